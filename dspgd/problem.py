@@ -1,0 +1,158 @@
+"""The overparameterized linear regression problem ``XW = Y``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+__all__ = ["Problem", "gaussian_problem"]
+
+
+def _as_matrix(name: str, a: object) -> np.ndarray:
+    """Return ``a`` as a finite 2-D float64 array, or raise ``ValueError``."""
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array ({exc})") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {arr.ndim} dimensions (shape {arr.shape})")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """An overparameterized least-squares problem ``min_W loss(XW - Y)``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix with ``n < d`` and full row rank ``n``.
+    Y : array_like, shape (n, k) or (n,)
+        Labels; a 1-D array is read as a single column.
+    W0 : array_like, shape (d, k) or (d,)
+        Initialization.
+
+    Raises
+    ------
+    ValueError
+        If an array is not 2-D, has non-finite entries, the shapes disagree,
+        the model is not overparameterized (``n >= d``) or ``X`` is rank
+        deficient.
+
+    Notes
+    -----
+    The set of interpolators ``{W : XW = Y}`` is an affine set of dimension
+    ``(d - n) k``. Nothing here ever forms a ``d x d`` matrix.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    W0: np.ndarray
+
+    def __post_init__(self) -> None:
+        X = _as_matrix("X", self.X)
+        Y = _as_matrix("Y", self.Y)
+        W0 = _as_matrix("W0", self.W0)
+        n, d = X.shape
+        if Y.shape[0] != n:
+            raise ValueError(f"Y has {Y.shape[0]} rows but X has {n}: they must agree")
+        if W0.shape[0] != d:
+            raise ValueError(f"W0 has {W0.shape[0]} rows but X has {d} columns: they must agree")
+        if W0.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"W0 has {W0.shape[1]} columns but Y has {Y.shape[1]}: both must have k columns"
+            )
+        if n >= d:
+            raise ValueError(
+                f"X has {n} rows and {d} columns: the model is not overparameterized (need n < d)"
+            )
+        s = np.linalg.svd(X, compute_uv=False)
+        if s[-1] <= max(n, d) * np.finfo(float).eps * s[0]:
+            rank = int(np.sum(s > max(n, d) * np.finfo(float).eps * s[0]))
+            raise ValueError(
+                f"X has rank {rank} < n = {n}: it must have full row rank "
+                "(duplicate or dependent rows leave no exact interpolator, or a non-unique one)"
+            )
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "Y", Y)
+        object.__setattr__(self, "W0", W0)
+        object.__setattr__(self, "_singular_values", s)
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Number of features."""
+        return self.X.shape[1]
+
+    @property
+    def k(self) -> int:
+        """Number of outputs."""
+        return self.Y.shape[1]
+
+    @property
+    def singular_values(self) -> np.ndarray:
+        """Singular values of ``X``, largest first."""
+        return self._singular_values  # type: ignore[attr-defined]
+
+    @property
+    def op_norm(self) -> float:
+        """Operator norm ``||X||_op`` (largest singular value)."""
+        return float(self.singular_values[0])
+
+    @property
+    def sigma_min(self) -> float:
+        """Smallest singular value ``sigma_n(X) > 0``."""
+        return float(self.singular_values[-1])
+
+    @property
+    def condition_number(self) -> float:
+        """``||X||_op / sigma_min(X)``."""
+        return self.op_norm / self.sigma_min
+
+    @cached_property
+    def _qr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reduced QR of ``X^T`` (``d x n`` and ``n x n``)."""
+        return np.linalg.qr(self.X.T)
+
+    def residual(self, W: np.ndarray) -> np.ndarray:
+        """``XW - Y``."""
+        return self.X @ W - self.Y
+
+    def __repr__(self) -> str:
+        return f"Problem(n={self.n}, d={self.d}, k={self.k})"
+
+
+def gaussian_problem(n: int, d: int, k: int = 1, seed: int = 0) -> Problem:
+    """A random overparameterized problem.
+
+    ``X`` has i.i.d. ``N(0, 1/d)`` entries, so ``||X||_op = O(1)``; ``Y`` and
+    ``W0`` are standard normal. The same ``seed`` gives the same problem.
+
+    Parameters
+    ----------
+    n, d, k : int
+        Samples, features (``n < d``) and outputs.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+    """
+    for name, v in (("n", n), ("d", d), ("k", k)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / np.sqrt(d)
+    Y = rng.standard_normal((n, k))
+    W0 = rng.standard_normal((d, k))
+    return Problem(X, Y, W0)
