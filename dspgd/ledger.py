@@ -1,0 +1,290 @@
+"""The claims ledger: one executable check per claim of the paper and of this book.
+
+Each check is a function that runs a small experiment and returns the
+measured number; the ledger compares it with a threshold. The book's ledger
+page and the test suite call the same functions, so a check that breaks
+shows as a failing row in the book and as a failing test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import preconditioners as pc
+from .losses import huber, logcosh, squared
+from .problem import gaussian_problem
+from .solver import solve
+from .theory import bound_constant, diagonal_limit, distance_ratio, relative_distance, stable_lr
+
+__all__ = ["Claim", "Row", "CLAIMS", "claim", "run", "run_all"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {"<=": lambda m, t: m <= t, ">=": lambda m, t: m >= t}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim and the check that tests it.
+
+    Attributes
+    ----------
+    key : str
+        Short identifier (``"C1"`` ... for the paper, ``"B..."`` for this book).
+    source : str
+        ``"paper"``, ``"book: proposition"`` or ``"book: observation"``.
+    statement : str
+        The claim in one line (Markdown with math).
+    measure : str
+        What the number is.
+    op : str
+        ``"<="`` or ``">="``: how the measured number must compare with the threshold.
+    threshold : float
+    check : callable
+        Runs the experiment, returns the measured number.
+    chapter : str
+        The chapter where the claim is discussed.
+    """
+
+    key: str
+    source: str
+    statement: str
+    measure: str
+    op: str
+    threshold: float
+    check: Callable[[], float]
+    chapter: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """A claim with its measured number and verdict."""
+
+    claim: Claim
+    measured: float
+    passed: bool
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(key: str, source: str, statement: str, measure: str, op: str, threshold: float,
+          chapter: str) -> Callable[[Callable[[], float]], Callable[[], float]]:
+    """Register ``check`` as the test of a claim."""
+    if op not in _OPS:
+        raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
+
+    def deco(check: Callable[[], float]) -> Callable[[], float]:
+        CLAIMS[key] = Claim(key, source, statement, measure, op, threshold, check, chapter)
+        return check
+
+    return deco
+
+
+def run(c: Claim) -> Row:
+    """Run one check; a non-finite measurement fails."""
+    m = float(c.check())
+    return Row(c, m, bool(np.isfinite(m) and _OPS[c.op](m, c.threshold)))
+
+
+def run_all() -> list[Row]:
+    """Run every registered check, in registration order."""
+    return [run(c) for c in CLAIMS.values()]
+
+
+# ------------------------------------------------------------------ setting
+
+SEEDS = (0, 1, 2)
+_N, _D = 20, 100
+
+
+def _smooth_family() -> list[pc.Preconditioner]:
+    return [pc.gd(), pc.normalized(0.1), pc.clip_norm(0.5), pc.adam(0.1), pc.clip_value(0.1),
+            pc.power(1.5, 0.1), pc.spectral(0.1), pc.diagonal(np.linspace(0.5, 2.0, _D))]
+
+
+def _lrs(prob, p, loss=None, fractions=(0.1, 0.3, 0.9)) -> np.ndarray:
+    return np.asarray(fractions) * stable_lr(prob, p, loss)
+
+
+# ------------------------------------------------------------------ paper
+
+
+@claim("C1", "paper",
+       r"For convex smooth $K$, DSPGD converges to an interpolator $W_\infty$ with $XW_\infty = Y$.",
+       "largest final relative residual over 8 smooth preconditioners, 3 losses, 2 step sizes below "
+       r"$2/(L_K\beta)$, 2 seeds", "<=", 1e-10, "chapters/03_convergence")
+def check_convergence() -> float:
+    worst = 0.0
+    for seed in SEEDS[:2]:
+        prob = gaussian_problem(_N, _D, k=2, seed=seed)
+        r0 = np.linalg.norm(prob.residual(prob.W0))
+        for loss in (squared(), huber(0.5), logcosh()):
+            for p in _smooth_family():
+                res = solve(prob, p, _lrs(prob, p, loss, (0.2, 0.9)), loss=loss, tol=1e-12, max_steps=50_000)
+                if not np.all(res.converged):
+                    return np.inf
+                worst = max(worst, float(np.max(res.residual)) / r0)
+    return worst
+
+
+@claim("C1a", "book: proposition",
+       r"Below $\eta < 2/(L_K\beta)$ the loss never increases (the loss-decrease lemma).",
+       r"largest recorded increase $\max_t (\mathcal{L}_{t+1}-\mathcal{L}_t)/\mathcal{L}_0$ "
+       "(rounding level is about 1e-16)", "<=", 1e-14, "chapters/03_convergence")
+def check_monotone_loss() -> float:
+    worst = -np.inf
+    prob = gaussian_problem(_N, _D, k=2, seed=0)
+    for p in _smooth_family():
+        res = solve(prob, p, _lrs(prob, p, fractions=(0.5, 0.99)), tol=1e-12, n_record=100_000)
+        h = res.loss_history
+        inc = np.nanmax(np.diff(h, axis=0) / h[0], axis=0)
+        worst = max(worst, float(np.max(inc)))
+    return worst
+
+
+@claim("C2", "paper",
+       r"For non-isotropic $K$ the limit $W_\infty$ depends on the learning rate.",
+       r"spread $\max_\eta - \min_\eta$ of $\|W_\infty-W_{GD}\|/\|W_0-W_{GD}\|$ for "
+       r"Adam$_{\beta=0}$ over two decades of $\eta$", ">=", 1e-3, "chapters/04_lr_dependence")
+def check_lr_dependence() -> float:
+    prob = gaussian_problem(_N, _D, k=1, seed=0)
+    p = pc.adam(0.1)
+    lrs = np.geomspace(0.005, 0.5, 7) * stable_lr(prob, p)
+    res = solve(prob, p, lrs, tol=1e-12)
+    if not np.all(res.converged):
+        return -np.inf
+    d = relative_distance(res.W, prob)
+    return float(d.max() - d.min())
+
+
+@claim("C3", "paper",
+       r"Isotropic $K(G)=h(\|G\|_F)$: $W_\infty = W_{GD}$, the interpolator closest to $W_0$.",
+       r"largest $\|W_\infty-W_{GD}\|/\|W_0-W_{GD}\|$ over GD, normalized, clipped GD, "
+       r"3 step sizes, 3 seeds, $k\in\{1,3\}$", "<=", 1e-10, "chapters/05_isotropic")
+def check_isotropic() -> float:
+    worst = 0.0
+    for seed in SEEDS:
+        for k in (1, 3):
+            prob = gaussian_problem(_N, _D, k=k, seed=seed)
+            for p in (pc.gd(), pc.normalized(0.1), pc.clip_norm(0.5)):
+                res = solve(prob, p, _lrs(prob, p), tol=1e-13, max_steps=50_000)
+                if not np.all(res.converged):
+                    return np.inf
+                worst = max(worst, float(np.max(relative_distance(res.W, prob))))
+    return worst
+
+
+@claim("C4", "paper",
+       r"General $K$: $\|W_0-W_\infty\|_F \le c\,\|W_0-W_{GD}\|_F$.",
+       r"largest ratio $\|W_0-W_\infty\|/(c\,\|W_0-W_{GD}\|)$ with this book's explicit $c$, "
+       "over 4 non-isotropic preconditioners, 3 step sizes, 3 seeds", "<=", 1.0,
+       "chapters/06_general_bound")
+def check_bound() -> float:
+    worst = 0.0
+    for seed in SEEDS:
+        prob = gaussian_problem(_N, _D, k=1, seed=seed)
+        for p in (pc.adam(0.1), pc.clip_value(0.1), pc.power(1.5, 0.1), pc.diagonal(np.linspace(0.5, 2.0, _D))):
+            lrs = _lrs(prob, p)
+            res = solve(prob, p, lrs, tol=1e-12)
+            if not np.all(res.converged):
+                return np.inf
+            ratio = distance_ratio(res.W, prob)
+            c = np.array([bound_constant(prob, p, lr) for lr in lrs])
+            worst = max(worst, float(np.max(ratio / c)))
+    return worst
+
+
+@claim("C4a", "book: proposition",
+       r"Every interpolator is at least as far from $W_0$ as $W_{GD}$: the ratio of C4 is $\ge 1$.",
+       r"smallest ratio $\|W_0-W_\infty\|/\|W_0-W_{GD}\|$ over the runs of C4, minus 1 "
+       "(the runs stop at relative residual 1e-12, so it may dip below 0 at that level)", ">=", -1e-10, "chapters/06_general_bound")
+def check_lower_bound() -> float:
+    best = np.inf
+    for seed in SEEDS:
+        prob = gaussian_problem(_N, _D, k=1, seed=seed)
+        for p in (pc.adam(0.1), pc.clip_value(0.1), pc.power(1.5, 0.1), pc.gd()):
+            res = solve(prob, p, _lrs(prob, p), tol=1e-12)
+            best = min(best, float(np.min(distance_ratio(res.W, prob))) - 1.0)
+    return best
+
+
+# ------------------------------------------------------------------ this book
+
+
+@claim("B1", "book: proposition",
+       r"Spectral (Muon-type) $K$, with $\nabla K(G)=G\,M(G)$, also converge to $W_{GD}$ (not isotropic).",
+       r"largest $\|W_\infty-W_{GD}\|/\|W_0-W_{GD}\|$ for smoothed spectral $K$, $k=3$, "
+       r"2 values of $\epsilon$, 3 step sizes, 3 seeds", "<=", 1e-10, "chapters/07_spectral")
+def check_spectral() -> float:
+    worst = 0.0
+    for seed in SEEDS:
+        prob = gaussian_problem(_N, _D, k=3, seed=seed)
+        for eps in (0.05, 0.5):
+            p = pc.spectral(eps)
+            res = solve(prob, p, _lrs(prob, p), tol=1e-13, max_steps=50_000)
+            if not np.all(res.converged):
+                return np.inf
+            worst = max(worst, float(np.max(relative_distance(res.W, prob))))
+    return worst
+
+
+@claim("B2", "book: proposition",
+       r"Fixed diagonal $K$: $W_\infty = \arg\min \|W-W_0\|_{D^{-1}}$ s.t. $XW=Y$, for every stable $\eta$.",
+       r"largest $\|W_\infty-W_D\|/\|W_0-W_D\|$ over 3 step sizes, 3 seeds, $k\in\{1,2\}$",
+       "<=", 1e-10, "chapters/04_lr_dependence")
+def check_diagonal() -> float:
+    worst = 0.0
+    for seed in SEEDS:
+        for k in (1, 2):
+            prob = gaussian_problem(_N, _D, k=k, seed=seed)
+            D = np.random.default_rng(seed).uniform(0.5, 2.0, size=(_D, k))
+            p = pc.diagonal(D)
+            res = solve(prob, p, _lrs(prob, p), tol=1e-13, max_steps=50_000)
+            if not np.all(res.converged):
+                return np.inf
+            WD = diagonal_limit(prob, D)
+            worst = max(worst, float(np.max(relative_distance(res.W, prob, W_ref=WD))))
+    return worst
+
+
+@claim("B3", "book: observation",
+       r"Non-isotropic limits are genuinely different from $W_{GD}$ (Adam$_{\beta=0}$, clipping by value).",
+       r"smallest $\|W_\infty-W_{GD}\|/\|W_0-W_{GD}\|$ over 3 step sizes, 3 seeds",
+       ">=", 1e-2, "chapters/04_lr_dependence")
+def check_not_gd() -> float:
+    best = np.inf
+    for seed in SEEDS:
+        prob = gaussian_problem(_N, _D, k=1, seed=seed)
+        for p in (pc.adam(0.1), pc.clip_value(0.1)):
+            res = solve(prob, p, _lrs(prob, p), tol=1e-12)
+            if not np.all(res.converged):
+                return -np.inf
+            best = min(best, float(np.min(relative_distance(res.W, prob))))
+    return best
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The ledger as a MyST Markdown table (math in the cells)."""
+    head = ("| | claim | source | check (`dspgd.ledger`) | what is measured | measured | threshold |\n"
+            "|:-:|:--|:--|:--|:--|--:|:--|\n")
+    lines = []
+    for r in rows:
+        c = r.claim
+        mark = "✅ pass" if r.passed else "❌ **fail**"
+        chap = f"[{c.key}]({c.chapter.split('/')[-1]}.md)"
+        lines.append(
+            f"| {mark} | **{chap}** {c.statement} | {c.source} | `{c.check.__name__}` | {c.measure} "
+            f"| {_fmt(r.measured)} | {c.op} {_fmt(c.threshold)} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "$+\\infty$" if x > 0 else "$-\\infty$"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e4):
+        m, e = f"{x:.2e}".split("e")
+        return f"${m}\\times 10^{{{int(e)}}}$"
+    return f"${x:.4g}$"
