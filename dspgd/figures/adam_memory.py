@@ -1,0 +1,341 @@
+"""Figures of the chapter "Adam with memory" (full Adam is not a DSPGD method)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..adam_memory import MomentumRule, adam_sweep, run_stateful
+from ..plotting import color_of, new_figure
+from ..preconditioners import adam
+from ..problem import gaussian_problem
+from ..theory import bound_constant, distance_ratio, gd_limit, relative_distance, stable_lr
+from . import Figure, register
+
+__all__ = ["BETAS", "adam_runs", "adam_memory_curves", "adam_memory_bias", "adam_memory_table"]
+
+_CHAPTER = "chapters/08_adam_memory"
+
+#: The betas of the chapter; ``(0, 0)`` is the DSPGD method ``adam(eps)``.
+BETAS: tuple[tuple[float, float], ...] = ((0.9, 0.999), (0.9, 0.99), (0.5, 0.9), (0.0, 0.999), (0.0, 0.0))
+_LS = ("-", "--", "-.", ":", "-")
+_MK = ("o", "s", "^", "v", "D")
+
+
+def _key(b: tuple[float, float]) -> str:
+    return f"{b[0]:g},{b[1]:g}"
+
+
+def _label(b: tuple[float, float]) -> str:
+    if b == (0.0, 0.0):
+        return r"$\beta=(0,0)$: DSPGD Adam$_{\beta=0}$"
+    return rf"$\beta=({b[0]:g},\,{b[1]:g})$"
+
+
+def _style(i: int, b: tuple[float, float]) -> dict:
+    fam = "adam" if b == (0.0, 0.0) else "adam_memory"
+    return {"color": color_of(fam), "ls": _LS[i], "marker": _MK[i]}
+
+
+def _short(x: float) -> str:
+    """``0.001`` as ``1e-3``, ``0.00316`` as ``3e-3``."""
+    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def _sci(x: float) -> str:
+    """``61234.5`` as ``6.1\\times 10^{4}``."""
+    ex = int(np.floor(np.log10(x)))
+    return rf"{x / 10.0**ex:.1f}\times 10^{{{ex}}}"
+
+
+def _eps_tex(e: float) -> str:
+    ex = int(round(np.log10(e)))
+    return rf"10^{{{ex}}}" if abs(e - 10.0**ex) < 1e-12 * e else f"{e:g}"
+
+
+def adam_runs(*, n: int = 20, d: int = 100, seed: int = 0,
+              betas: tuple[tuple[float, float], ...] = BETAS, eps: tuple[float, ...] = (1e-8, 1e-3),
+              lrs: tuple[float, ...] = tuple(np.geomspace(1e-4, 1e-2, 5)), curve_lr: float = 1e-3,
+              tol: float = 1e-10, patience: int = 20, max_steps: int = 20_000,
+              curve_steps: int = 20_000) -> dict:
+    """The computations of the chapter, shared by its figures.
+
+    Two batched runs of :func:`dspgd.adam_memory.adam_sweep`: the grid
+    ``betas x eps x lrs`` with the stopping rule (``tol``), and the same
+    ``betas x eps`` at ``curve_lr`` for ``curve_steps`` steps without
+    stopping (``tol = 0``), to see what happens after a run has converged.
+    Plus gradient descent with Adam's first moment only
+    (:class:`~dspgd.adam_memory.MomentumRule`), which must land on ``W_GD``.
+
+    Returns
+    -------
+    dict
+        ``problem``, ``grid`` (the batched Result), ``curves`` (the
+        unstopped Result), ``momentum`` (Result) and the settings.
+    """
+    prob = gaussian_problem(n=n, d=d, seed=seed)
+    lrs = tuple(float(x) for x in lrs)
+    if curve_lr not in lrs:
+        raise ValueError(f"curve_lr = {curve_lr!r} must be one of lrs, to compare with the stopped run")
+    grid = adam_sweep(prob, np.array(lrs), list(betas), list(eps), tol=tol, patience=patience,
+                      max_steps=max_steps)
+    curves = adam_sweep(prob, curve_lr, list(betas), list(eps), tol=0.0, max_steps=curve_steps,
+                        n_record=600)
+    mom = run_stateful(prob, MomentumRule(0.9), np.array([0.1, 0.3, 1.0]), tol=tol, patience=patience,
+                       max_steps=max_steps)
+    return {"problem": prob, "grid": grid, "curves": curves, "momentum": mom, "betas": tuple(betas),
+            "eps": tuple(eps), "lrs": lrs, "curve_lr": curve_lr, "tol": tol, "patience": patience,
+            "max_steps": max_steps,
+            "curve_steps": curve_steps, "n": n, "d": d, "seed": seed}
+
+
+_CACHE: dict = {}
+
+
+def _runs(**kw) -> dict:
+    key = tuple(sorted((k, str(v)) for k, v in kw.items()))
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = adam_runs(**kw)
+    return _CACHE[key]
+
+
+def _summary(R: dict) -> dict:
+    """Per (betas, eps, lr): status, relative residual, distances; plus the after-convergence drift."""
+    prob, grid, curves = R["problem"], R["grid"], R["curves"]
+    W_gd = gd_limit(prob)
+    r0 = float(np.linalg.norm(prob.residual(prob.W0)))
+    nb, ne, nl = grid.extra["grid"]
+    rel = relative_distance(grid.W, prob, W_gd)
+    rat = distance_ratio(grid.W, prob, W_gd)
+    runs = {}
+    for i, b in enumerate(R["betas"]):
+        for j, e in enumerate(R["eps"]):
+            sl = slice((i * ne + j) * nl, (i * ne + j + 1) * nl)
+            runs[f"{_key(b)}|{e:g}"] = {
+                "betas": list(b), "eps": e, "lr": list(R["lrs"]),
+                "status": [str(s) for s in grid.status[sl]],
+                "steps": [int(s) for s in grid.steps[sl]],
+                "rel_residual": [float(x / r0) for x in grid.residual[sl]],
+                "rel_distance": [float(x) for x in rel[sl]],
+                "ratio": [float(x) for x in rat[sl]],
+                "bound_c": [float(bound_constant(prob, adam(e), lr)) for lr in R["lrs"]],
+            }
+    # after convergence: the unstopped runs at curve_lr against the stopped ones
+    l0 = R["lrs"].index(R["curve_lr"])
+    h = curves.residual_history / r0
+    steps = curves.history_steps
+    late = {}
+    for i, b in enumerate(R["betas"]):
+        for j, e in enumerate(R["eps"]):
+            m = i * ne + j
+            g = (i * ne + j) * nl + l0
+            hit = np.flatnonzero(h[:, m] <= R["tol"])
+            entry = {"final_rel_residual": float(curves.residual[m] / r0),
+                     "stopped_status": str(grid.status[g]),
+                     "drift": float(np.linalg.norm(curves.W[m] - grid.W[g])
+                                    / np.linalg.norm(W_gd - prob.W0)),
+                     "rel_distance_end": float(relative_distance(curves.W[m], prob, W_gd)),
+                     "first_below_tol": int(steps[hit[0]]) if hit.size else -1}
+            after = h[hit[0]:, m] if hit.size else np.array([np.nan])
+            entry["max_after_tol"] = float(np.nanmax(after)) if hit.size else float("nan")
+            late[f"{_key(b)}|{e:g}"] = entry
+    mom = R["momentum"]
+    return {"runs": runs, "late": late, "momentum_rel_distance_max": float(np.max(relative_distance(mom.W, prob, W_gd))),
+            "momentum_status": [str(s) for s in mom.status], "momentum_lr": [float(x) for x in mom.lr]}
+
+
+@register("adam-memory-curves", chapter=_CHAPTER,
+          title="Full Adam: relative residual against the step, for several betas")
+def adam_memory_curves(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: float = 1e-3,
+                       curve_steps: int = 20_000, width: float = 7.2, height: float = 4.4) -> Figure:
+    """Relative residual ``||XW_t - Y|| / ||XW_0 - Y||`` of full Adam at one learning rate.
+
+    One panel per ``eps`` (torch's default ``1e-8`` and ``1e-3``), one line
+    per ``betas``; the runs are not stopped at convergence (``tol = 0``), so
+    what happens after the residual reaches round-off is visible.
+
+    Returns
+    -------
+    Figure
+        ``data`` has, per ``"beta1,beta2|eps"``: the final relative residual,
+        the first recorded step below ``tol``, the largest relative residual
+        recorded after it, and ``drift``, the distance (relative to
+        ``||W_GD - W0||``) between the end of the unstopped run and the
+        iterate at which the stopping rule stops.
+    """
+    R = _runs(n=n, d=d, seed=seed, curve_lr=curve_lr, curve_steps=curve_steps)
+    S = _summary(R)
+    curves, prob = R["curves"], R["problem"]
+    r0 = float(np.linalg.norm(prob.residual(prob.W0)))
+    ne = len(R["eps"])
+    fig, axs = new_figure(1, ne, width=width, height=height, sharey=True)
+    for j, e in enumerate(R["eps"]):
+        ax = axs[j]
+        for i, b in enumerate(R["betas"]):
+            st = _style(i, b)
+            y = curves.residual_history[:, i * ne + j] / r0
+            ok = np.isfinite(y) & (y > 0)
+            ax.semilogy(curves.history_steps[ok], y[ok], color=st["color"], ls=st["ls"], lw=1.4,
+                        label=_label(b), alpha=0.9 if b != (0.0, 0.0) else 1.0)
+        ax.axhline(R["tol"], color="0.5", lw=0.8, ls=":")
+        ax.text(curves.history_steps[-1], R["tol"] * 1.6, "tol", color="0.4", fontsize=8, ha="right")
+        ax.set_xlabel("step $t$")
+        ax.set_title(rf"$\epsilon = {_eps_tex(e)}$, $\eta = {_eps_tex(curve_lr)}$", fontsize=10)
+    axs[0].set_ylabel(r"$\|XW_t - Y\|_F \,/\, \|XW_0 - Y\|_F$")
+    axs[0].set_ylim(1e-18, 3)
+    handles, labels = axs[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
+    data = {"late": S["late"], "curve_lr": curve_lr, "curve_steps": curve_steps, "tol": R["tol"],
+            "eps": list(R["eps"]), "betas": [list(b) for b in R["betas"]], "n": n, "d": d, "seed": seed}
+    return Figure(fig, data)
+
+
+@register("adam-memory-bias", chapter=_CHAPTER,
+          title="Full Adam: distance to the GD solution and the ratio of claim C4 against the learning rate")
+def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: float = 1e-3,
+                     curve_steps: int = 20_000, width: float = 7.4, height: float = 7.0) -> Figure:
+    """Relative distance to ``W_GD`` and ratio ``||W - W0|| / ||W_GD - W0||`` of full Adam against ``lr``.
+
+    Rows: ``eps``; columns: relative distance, ratio. Filled markers: runs
+    that met the stopping rule; open markers: runs that did not (their
+    last iterate is shown, with its residual in the data). ``betas = (0, 0)``
+    is the DSPGD method ``adam(eps)``. The constant ``c`` of
+    :func:`dspgd.bound_constant` for ``adam(eps)`` is written in the ratio
+    panels as a reference scale; the theory behind it does not cover Adam
+    with memory.
+
+    Returns
+    -------
+    Figure
+        ``data["runs"]`` per ``"beta1,beta2|eps"``: statuses, steps, relative
+        residuals, relative distances, ratios, and ``bound_c`` per ``lr``;
+        plus the summary numbers the chapter quotes.
+    """
+    R = _runs(n=n, d=d, seed=seed, curve_lr=curve_lr, curve_steps=curve_steps)
+    S = _summary(R)
+    prob = R["problem"]
+    lrs = np.array(R["lrs"])
+    ne = len(R["eps"])
+    fig, axs = new_figure(ne, 2, width=width, height=height, sharex=True)
+    handles = []
+    for j, e in enumerate(R["eps"]):
+        da, ra = axs[j, 0], axs[j, 1]
+        for i, b in enumerate(R["betas"]):
+            st = _style(i, b)
+            run = S["runs"][f"{_key(b)}|{e:g}"]
+            conv = np.array([s == "converged" for s in run["status"]])
+            for ax, yv in ((da, run["rel_distance"]), (ra, run["ratio"])):
+                yv = np.array(yv)
+                h, = ax.plot(lrs, yv, color=st["color"], ls=st["ls"], lw=1.3, label=_label(b))
+                ax.plot(lrs[conv], yv[conv], st["marker"], color=st["color"], ms=5, ls="none")
+                ax.plot(lrs[~conv], yv[~conv], st["marker"], color=st["color"], ms=5, ls="none",
+                        mfc="white")
+            if j == 0:
+                handles.append(h)
+        ra.axhline(1.0, color="0.5", lw=0.8, ls=":")
+        ra.set_ylim(0.98, None)
+        cs = np.array(S["runs"][f"{_key(R['betas'][0])}|{e:g}"]["bound_c"])
+        fin = cs[np.isfinite(cs)]
+        slr = stable_lr(prob, adam(e))
+        head = r"reference: bound $c$ of Adam$_{\beta=0}$ (DSPGD)"
+        if fin.size:
+            txt = head + "\n" + rf"$c \geq {_sci(fin.min())}$ for $\eta<\eta_{{\mathrm{{stable}}}}$, $\infty$ above"
+        else:
+            txt = head + "\n" + rf"$c = \infty$: every $\eta$ here exceeds $\eta_{{\mathrm{{stable}}}} = {_sci(slr)}$"
+        ra.text(0.03, 0.13, txt, transform=ra.transAxes, fontsize=8, va="bottom", color="0.25")
+        for ax in (da, ra):
+            ax.set_xscale("log")
+            if lrs.min() <= slr <= lrs.max():
+                ax.axvline(slr, color=color_of("adam"), lw=0.8, ls=":")
+        if lrs.min() <= slr <= lrs.max():
+            da.text(slr / 1.1, 0.97, r"$\eta_{\mathrm{stable}}$ of Adam$_{\beta=0}$",
+                    transform=da.get_xaxis_transform(), fontsize=8, color=color_of("adam"), va="top", ha="right")
+        da.set_ylabel(rf"$\epsilon={_eps_tex(e)}$" + "\n" + r"$\|W - W_{\mathrm{GD}}\|_F / \|W_0 - W_{\mathrm{GD}}\|_F$",
+                      fontsize=9.5)
+        ra.set_ylabel(r"$\|W - W_0\|_F / \|W_{\mathrm{GD}} - W_0\|_F$", fontsize=9.5)
+    for ax in axs[-1]:
+        ax.set_xlabel(r"learning rate $\eta$")
+    axs[0, 0].set_title("distance to the GD solution", fontsize=10)
+    axs[0, 1].set_title("ratio of claim C4", fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=9,
+               title="filled: converged (tol); open: not converged", title_fontsize=8.5)
+
+    runs = S["runs"]
+    conv_rat = [r for v in runs.values() for r, s in zip(v["ratio"], v["status"]) if s == "converged"]
+    mem = {k: v for k, v in runs.items() if not k.startswith("0,0|")}
+    dsp = {k: v for k, v in runs.items() if k.startswith("0,0|")}
+
+    def _pick(dd, f):
+        return [x for v in dd.values() for x, s in zip(v[f], v["status"]) if s == "converged"]
+
+    not_conv = [{"betas": v["betas"], "eps": v["eps"], "lr": lr, "status": s, "rel_residual": rr,
+                 "rel_distance": rd}
+                for v in runs.values() for lr, s, rr, rd in zip(v["lr"], v["status"], v["rel_residual"], v["rel_distance"])
+                if s != "converged"]
+    cmin = min((c for v in runs.values() for c in v["bound_c"] if np.isfinite(c)), default=float("inf"))
+    # runs above the stable step of Adam_{beta=0}, for the eps whose stable step lies in the sweep
+    slrs = {e: stable_lr(prob, adam(e)) for e in R["eps"]}
+    inside = {e for e, v in slrs.items() if lrs.min() <= v <= lrs.max()}
+
+    def _above(dd):
+        return [s for v in dd.values() if v["eps"] in inside
+                for lr, s in zip(v["lr"], v["status"]) if lr > slrs[v["eps"]]]
+
+    above, dsp_above = _above(mem), _above(dsp)
+    data = {
+        "runs": runs, "lrs": [float(x) for x in lrs], "eps": list(R["eps"]),
+        "betas": [list(b) for b in R["betas"]], "tol": R["tol"], "patience": R["patience"],
+        "max_steps": R["max_steps"], "momentum_beta1": 0.9,
+        "n": n, "d": d, "k": prob.k, "seed": seed,
+        "n_runs": int(sum(len(v["status"]) for v in runs.values())),
+        "n_converged": int(sum(s == "converged" for v in runs.values() for s in v["status"])),
+        "n_diverged": int(sum(s == "diverged" for v in runs.values() for s in v["status"])),
+        "not_converged": not_conv,
+        "ratio_min": float(min(conv_rat)), "ratio_max": float(max(conv_rat)),
+        "memory_rel_distance_min": float(min(_pick(mem, "rel_distance"))),
+        "memory_rel_distance_max": float(max(_pick(mem, "rel_distance"))),
+        "dspgd_rel_distance_min": float(min(_pick(dsp, "rel_distance"))),
+        "dspgd_rel_distance_max": float(max(_pick(dsp, "rel_distance"))),
+        "bound_c_min": float(cmin),
+        "bound_c_max": float(max((c for v in runs.values() for c in v["bound_c"] if np.isfinite(c)),
+                                 default=float("inf"))),
+        "memory_above_stable": len(above),
+        "memory_above_stable_converged": int(sum(s == "converged" for s in above)),
+        "dspgd_above_stable": len(dsp_above),
+        "dspgd_above_stable_converged": int(sum(s == "converged" for s in dsp_above)),
+        "momentum_rel_distance_max": S["momentum_rel_distance_max"],
+        "momentum_status": S["momentum_status"], "momentum_lr": S["momentum_lr"],
+        "stable_lr": {f"{e:g}": float(stable_lr(prob, adam(e))) for e in R["eps"]},
+        "gd_threshold": float(2.0 / prob.op_norm**2),
+    }
+    return Figure(fig, data)
+
+
+def adam_memory_table(data: dict):
+    """A table of every run of :func:`adam_memory_bias`: the relative distance to ``W_GD``.
+
+    A run that did not meet the stopping rule shows its final relative
+    residual in parentheses.
+
+    Parameters
+    ----------
+    data : dict
+        ``Figure.data`` of :func:`adam_memory_bias`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``(betas, eps)``, columns the learning rates.
+    """
+    import pandas as pd
+
+    rows, index = [], []
+    for v in data["runs"].values():
+        cells = []
+        for s, rd, rr in zip(v["status"], v["rel_distance"], v["rel_residual"]):
+            cells.append(f"{rd:.3f}" if s == "converged" else f"{rd:.3f} (res. {rr:.0e})")
+        rows.append(cells)
+        b = v["betas"]
+        index.append((f"({b[0]:g}, {b[1]:g})" + (" DSPGD" if b == [0.0, 0.0] else ""), _short(v["eps"])))
+    cols = [f"η={_short(lr)}" for lr in data["lrs"]]
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["β", "ε"]), columns=cols)
