@@ -33,6 +33,9 @@ __all__ = [
     "trace",
     "MUON_COEFFICIENTS",
     "newton_schulz",
+    "bfloat16_round",
+    "bfloat16_spacing",
+    "newton_schulz_bfloat16",
     "muon_trace",
 ]
 
@@ -326,6 +329,106 @@ def newton_schulz(G: Array, steps: int = 5, coefficients: tuple[float, float, fl
     return Z.T if G.shape[0] > G.shape[1] else Z
 
 
+def bfloat16_round(x: Array | float) -> Array:
+    """Round to the nearest bfloat16 number (ties to even), returned as float32.
+
+    bfloat16 keeps the sign, the 8 exponent bits and the top 7 mantissa bits
+    of a float32. The value is first converted to float32 (as
+    ``torch.Tensor.bfloat16`` does for float64 input); its bit pattern ``u``
+    (``.view(np.uint32)``) is then rounded to a multiple of ``2**16`` by
+    ``u + 0x7FFF + ((u >> 16) & 1)`` with the low 16 bits cleared, which is
+    round-to-nearest with ties to the even neighbour. Overflow gives
+    ``+-inf``; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like or float
+
+    Returns
+    -------
+    ndarray of float32
+        Every entry exactly representable in bfloat16 (the low 16 bits of its
+        bit pattern are zero). A scalar input gives a 0-d array.
+    """
+    x32 = np.array(x, dtype=np.float32)
+    u = x32.view(np.uint32)
+    with np.errstate(over="ignore"):
+        r = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    out = r.view(np.float32)
+    return np.where(np.isnan(x32), np.float32(np.nan), out).astype(np.float32)
+
+
+def bfloat16_spacing(x: float = 1.0) -> float:
+    """Distance from ``|x|`` to the next larger bfloat16 number (``x`` must be a bfloat16 number).
+
+    At ``x = 1`` this is bfloat16's machine epsilon (``2**-7``: 7 stored
+    mantissa bits). Computed from the bit pattern, by incrementing the last
+    kept bit.
+    """
+    b = bfloat16_round(abs(float(x)))
+    if float(b) != abs(float(x)) or not np.isfinite(b):
+        raise ValueError(f"x must be a finite bfloat16 number, got {x!r}")
+    nxt = (b.view(np.uint32) + np.uint32(1 << 16)).view(np.float32)
+    return float(nxt) - float(b)
+
+
+def _bf16_matmul(A: Array, B: Array) -> Array:
+    """Product of two bfloat16 matrices, accumulated in float32 and rounded once to bfloat16."""
+    return bfloat16_round(A.astype(np.float32) @ B.astype(np.float32))
+
+
+def newton_schulz_bfloat16(G: Array, steps: int = 5,
+                           coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+                           eps: float = 1e-7) -> Array:
+    """:func:`newton_schulz` carried out in emulated bfloat16 arithmetic, as ``torch.optim.Muon`` does.
+
+    The steps of torch's ``_zeropower_via_newtonschulz``, with every
+    intermediate tensor rounded to bfloat16 (:func:`bfloat16_round`) where
+    torch stores a bfloat16 tensor:
+
+    1. ``Z = bf16(G)``, transposed if ``G`` is tall;
+    2. ``Z = bf16(Z / max(bf16(||Z||_F), bf16(eps)))``;
+    3. ``steps`` times: ``A = bf16(Z Z^T)``, ``B = bf16(b A + c A A)``,
+       ``Z = bf16(a Z + B Z)`` (torch's two ``addmm`` calls; each result is
+       rounded once).
+
+    Products and sums are computed in float32 on bfloat16 inputs and then
+    rounded, as torch's CPU kernels accumulate bfloat16 products in float32.
+    The summation order differs from torch's, so an entry can occasionally
+    differ by one bfloat16 unit.
+
+    Parameters
+    ----------
+    G : ndarray, shape (d, k)
+    steps : int
+        Number of iterations (``>= 0``).
+    coefficients : (a, b, c)
+    eps : float
+        Guard against division by zero.
+
+    Returns
+    -------
+    ndarray of float64, shape (d, k)
+        The bfloat16 result, converted exactly to float64.
+    """
+    G = np.asarray(G, dtype=np.float64)
+    if G.ndim != 2:
+        raise ValueError(f"G must be a matrix of shape (d, k), got shape {G.shape}")
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    a, b, c = (np.float32(x) for x in coefficients)
+    tall = G.shape[0] > G.shape[1]
+    Z = bfloat16_round(G.T if tall else G)
+    norm = bfloat16_round(np.sqrt(np.sum(Z * Z, dtype=np.float32)))
+    Z = bfloat16_round(Z / np.maximum(norm, bfloat16_round(eps)))
+    for _ in range(int(steps)):
+        A = _bf16_matmul(Z, Z.T)
+        B = bfloat16_round(b * A + c * (A @ A))
+        Z = bfloat16_round(a * Z + B @ Z)
+    Z = Z.astype(np.float64)
+    return Z.T if tall else Z
+
+
 def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float = 0.95,
                nesterov: bool = True, ns_steps: int = 5, every: int = 1, backend: str = "numpy",
                loss: Loss | None = None) -> Trace:
@@ -352,15 +455,18 @@ def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float =
     nesterov : bool
     ns_steps : int
         Newton-Schulz iterations.
-    backend : {"numpy", "torch"}
+    backend : {"numpy", "bfloat16", "torch"}
         ``"numpy"``: everything in float64 (:func:`newton_schulz`).
+        ``"bfloat16"``: float64 except the Newton-Schulz iteration, which runs
+        in emulated bfloat16 (:func:`newton_schulz_bfloat16`), as in
+        ``torch.optim.Muon``; numpy only.
         ``"torch"``: ``torch.optim.Muon`` itself (its Newton-Schulz runs in
-        bfloat16), on float64 weights.
+        bfloat16), on float64 weights. Needs PyTorch, imported only here.
     loss : Loss, optional
         Default: squared loss.
     """
-    if backend not in ("numpy", "torch"):
-        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if backend not in ("numpy", "bfloat16", "torch"):
+        raise ValueError(f"backend must be 'numpy', 'bfloat16' or 'torch', got {backend!r}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not 0 <= momentum < 1:
@@ -387,7 +493,8 @@ def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float =
         rec_dist.append(np.linalg.norm(W - W_gd) / d0)
         rec_res.append(np.linalg.norm(X @ W - Y) / r0)
 
-    if backend == "numpy":
+    if backend in ("numpy", "bfloat16"):
+        ns = newton_schulz if backend == "numpy" else newton_schulz_bfloat16
         W = W0.copy()
         B = np.zeros_like(W0)
         for t in range(int(steps) + 1):
@@ -398,7 +505,7 @@ def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float =
             G = X.T @ loss.grad(X @ W - Y)
             B = momentum * B + (1 - momentum) * G
             U = (1 - momentum) * G + momentum * B if nesterov else B
-            W = W - lr * scale * newton_schulz(U, ns_steps)
+            W = W - lr * scale * ns(U, ns_steps)
     else:
         import torch
 

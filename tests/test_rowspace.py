@@ -252,8 +252,17 @@ def test_muon_float64_stays_in_row_space():
     assert tr.distance[0, -1] < 0.05
 
 
+def _torch_with_muon():
+    """PyTorch with ``torch.optim.Muon``, or skip (the book itself does not need PyTorch)."""
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is optional: only the comparison with torch.optim.Muon needs it")
+    if not hasattr(torch.optim, "Muon"):
+        pytest.skip("this PyTorch has no torch.optim.Muon")
+    return torch
+
+
 def test_muon_numpy_matches_torch_muon_to_bfloat16_precision():
-    pytest.importorskip("torch")
+    _torch_with_muon()
     from dspgd.rowspace import muon_trace
 
     prob = dspgd.gaussian_problem(10, 40, 3, seed=5)
@@ -265,6 +274,184 @@ def test_muon_numpy_matches_torch_muon_to_bfloat16_precision():
     # the bfloat16 run leaves the row space, by about bfloat16 rounding
     tr = muon_trace(prob, 0.02, steps=50, backend="torch")
     assert 1e-6 < tr.rowspace[0, -1] < 0.1
+
+
+def _bits(u: int) -> np.ndarray:
+    """The float32 with bit pattern ``u``, as a 1-element array."""
+    return np.array([u], dtype=np.uint32).view(np.float32)
+
+
+def _as_bits(x) -> int:
+    return int(np.asarray(x, dtype=np.float32).reshape(1).view(np.uint32)[0])
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (0x3F800000, 0x3F800000),  # 1.0 is a bfloat16 number
+    (0x3F808000, 0x3F800000),  # 1 + 2^-8: tie between 1 (even) and 1 + 2^-7 (odd) -> 1
+    (0x3F818000, 0x3F820000),  # 1 + 3 2^-8: tie between 1 + 2^-7 (odd) and 1 + 2^-6 (even) -> up
+    (0x3F807FFF, 0x3F800000),  # just below the tie -> down
+    (0x3F808001, 0x3F810000),  # just above the tie -> up
+    (0xBF808000, 0xBF800000),  # negative tie, to even
+    (0xBF808001, 0xBF810000),  # negative, just above the tie in magnitude
+    (0x3FFF8000, 0x40000000),  # tie with odd last bit, carry into the exponent -> 2.0
+    (0x7F7F8000, 0x7F800000),  # tie above the largest finite bfloat16 -> +inf
+    (0x7F800000, 0x7F800000),  # +inf stays
+    (0x00000001, 0x00000000),  # smallest float32 subnormal -> +0
+    (0x00008000, 0x00000000),  # subnormal tie, to even (0)
+    (0x00018000, 0x00020000),  # subnormal tie, to even (up)
+])
+def test_bfloat16_round_to_nearest_even_on_bit_patterns(pattern, expected):
+    from dspgd.rowspace import bfloat16_round
+
+    assert _as_bits(bfloat16_round(_bits(pattern))) == expected
+
+
+def test_bfloat16_round_keeps_nan_and_shape():
+    from dspgd.rowspace import bfloat16_round
+
+    out = bfloat16_round(np.array([[np.nan, 1.0], [-np.inf, 0.0]]))
+    assert out.dtype == np.float32 and out.shape == (2, 2)
+    assert np.isnan(out[0, 0]) and out[0, 1] == 1.0 and out[1, 0] == -np.inf and out[1, 1] == 0.0
+
+
+def test_bfloat16_representable_values_are_unchanged():
+    from dspgd.rowspace import bfloat16_round
+
+    rng = np.random.default_rng(10)
+    hi = rng.integers(0, 2**16, 20_000, dtype=np.uint32)
+    hi = hi[(hi & 0x7F80) != 0x7F80]  # drop inf/NaN exponents
+    x = (hi << np.uint32(16)).view(np.float32)
+    np.testing.assert_array_equal(bfloat16_round(x).view(np.uint32), x.view(np.uint32))
+    # from float64 too, and idempotence on arbitrary values
+    np.testing.assert_array_equal(bfloat16_round(x.astype(np.float64)), x)
+    y = rng.standard_normal(1000) * 10.0 ** rng.integers(-20, 20, 1000)
+    np.testing.assert_array_equal(bfloat16_round(bfloat16_round(y)), bfloat16_round(y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bfloat16_round_is_nearest_with_relative_error_at_most_2_to_minus_8(dtype):
+    from dspgd.rowspace import bfloat16_round
+
+    rng = np.random.default_rng(11)
+    x = (rng.uniform(-1, 1, 50_000) * 2.0 ** rng.integers(-100, 100, 50_000)).astype(dtype)
+    r = bfloat16_round(x)
+    assert np.all((r.view(np.uint32) & 0xFFFF) == 0)  # a bfloat16 number
+    rel = np.abs(r.astype(np.float64) - x.astype(np.float64)) / np.abs(x.astype(np.float64))
+    assert rel.max() <= 2.0**-8
+    assert rel.max() > 2.0**-9  # the bound is nearly attained: only 8 significant bits are kept
+    # nearest: neither bfloat16 neighbour of r is closer to x
+    up = (r.view(np.uint32) + np.uint32(1 << 16)).view(np.float32).astype(np.float64)
+    down = (r.view(np.uint32) - np.uint32(1 << 16)).view(np.float32).astype(np.float64)
+    err = np.abs(r.astype(np.float64) - x.astype(np.float64))
+    nz = np.abs(r) > 0
+    assert np.all(err[nz] <= np.abs(up - x.astype(np.float64))[nz])
+    assert np.all(err[nz] <= np.abs(down - x.astype(np.float64))[nz])
+
+
+def test_bfloat16_spacing():
+    from dspgd.rowspace import bfloat16_spacing
+
+    assert bfloat16_spacing(1.0) == 2.0**-7
+    assert bfloat16_spacing(2.0) == 2.0**-6
+    assert bfloat16_spacing(-0.5) == 2.0**-8
+    with pytest.raises(ValueError, match="bfloat16"):
+        bfloat16_spacing(1.0 + 2.0**-10)
+
+
+def test_bfloat16_round_matches_torch():
+    torch = _torch_with_muon()
+    from dspgd.rowspace import bfloat16_round
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(100_000) * 10.0 ** rng.integers(-30, 30, 100_000)
+    want = torch.from_numpy(x).bfloat16().float().numpy()
+    np.testing.assert_array_equal(bfloat16_round(x), want)
+
+
+def test_newton_schulz_bfloat16_leaks_out_of_the_column_space_at_bfloat16_level():
+    from dspgd.rowspace import bfloat16_spacing, newton_schulz, newton_schulz_bfloat16
+
+    eps = bfloat16_spacing(1.0)
+    rng = np.random.default_rng(13)
+    for shape in [(60, 3), (3, 60), (8, 8)]:
+        G = rng.standard_normal(shape)
+        Z = newton_schulz_bfloat16(G)
+        assert Z.shape == G.shape and Z.dtype == np.float64
+        assert np.all((Z.astype(np.float32).view(np.uint32) & 0xFFFF) == 0)
+        U = np.linalg.svd(G, full_matrices=False)[0]
+        if U.shape[0] > U.shape[1]:
+            leak = np.linalg.norm(Z - U @ (U.T @ Z)) / np.linalg.norm(Z)
+            assert eps / 100 < leak < 10 * eps
+        # the same polynomial, in low precision: close to the float64 iteration
+        Z64 = newton_schulz(G)
+        assert np.linalg.norm(Z - Z64) < 0.2 * np.linalg.norm(Z64)
+    # zero steps: the normalization alone, with three bfloat16 roundings (of G, of the norm,
+    # of the quotient), each of relative size at most u = 2^-8
+    u = 2.0**-8
+    Z0, want = newton_schulz_bfloat16(G, steps=0), G / np.linalg.norm(G)
+    assert np.all(np.abs(Z0 - want) <= (3 * u + 3 * u**2) * np.abs(want))
+    assert np.any(Z0 != want)
+    with pytest.raises(ValueError, match="steps"):
+        newton_schulz_bfloat16(G, steps=-1)
+    with pytest.raises(ValueError, match="shape"):
+        newton_schulz_bfloat16(np.ones(3))
+
+
+def test_newton_schulz_bfloat16_matches_torch():
+    torch = _torch_with_muon()
+    from torch.optim import _muon  # private helper of torch.optim.Muon
+    from dspgd.rowspace import MUON_COEFFICIENTS, newton_schulz_bfloat16
+
+    if not hasattr(_muon, "_zeropower_via_newtonschulz"):
+        pytest.skip("torch.optim.Muon's Newton-Schulz helper has moved")
+    rng = np.random.default_rng(14)
+    for shape in [(100, 3), (3, 100), (40, 40), (300, 20)]:
+        G = rng.standard_normal(shape)
+        want = _muon._zeropower_via_newtonschulz(torch.from_numpy(G), MUON_COEFFICIENTS, 5, 1e-7)
+        want = want.double().numpy()
+        got = newton_schulz_bfloat16(G)
+        # float32 summation order may differ: allow a few entries one bfloat16 unit apart
+        assert np.mean(got == want) > 0.99
+        assert np.linalg.norm(got - want) < 1e-3 * np.linalg.norm(want)
+
+
+def test_muon_bfloat16_emulation_tracks_torch_muon():
+    _torch_with_muon()
+    from dspgd.rowspace import muon_trace
+
+    prob = dspgd.gaussian_problem(10, 40, 3, seed=5)
+    for steps in (1, 3):
+        e = muon_trace(prob, 0.02, steps=steps, backend="bfloat16").W[0]
+        b = muon_trace(prob, 0.02, steps=steps, backend="torch").W[0]
+        a = muon_trace(prob, 0.02, steps=steps, backend="numpy").W[0]
+        # far closer to torch than the float64 iteration is
+        assert np.linalg.norm(e - b) < 1e-3 * np.linalg.norm(a - b)
+
+
+def test_muon_bfloat16_emulation_leaks_like_torch_muon():
+    _torch_with_muon()
+    from dspgd.rowspace import muon_trace
+
+    prob = dspgd.gaussian_problem(10, 40, 3, seed=5)
+    kw = dict(lr=0.02, steps=200, every=10)
+    emu = muon_trace(prob, backend="bfloat16", **kw).rowspace[0, 1:]
+    ref = muon_trace(prob, backend="torch", **kw).rowspace[0, 1:]
+    assert np.all(ref > 0)
+    ratio = emu / ref
+    assert np.all((ratio > 0.1) & (ratio < 10)), ratio  # the same order of magnitude, all along
+
+
+def test_muon_bfloat16_emulation_leaves_row_space_float64_does_not():
+    from dspgd.rowspace import bfloat16_spacing, muon_trace
+
+    prob = dspgd.gaussian_problem(10, 40, 3, seed=5)
+    eps = bfloat16_spacing(1.0)
+    bf = muon_trace(prob, 0.02, steps=300, every=10, backend="bfloat16")
+    f64 = muon_trace(prob, 0.02, steps=300, every=10, backend="numpy")
+    assert f64.rowspace.max() < 1e-13
+    assert eps / 100 < bf.rowspace[0, -1] < 10 * eps
+    # it still gets close to W_GD: the leak is at the level of the arithmetic
+    assert bf.distance[0, -1] < 0.05 and f64.distance[0, -1] < 0.05
 
 
 def test_muon_trace_validation():

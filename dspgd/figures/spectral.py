@@ -8,7 +8,7 @@ from .. import theory
 from ..plotting import color_of, new_figure
 from ..preconditioners import spectral
 from ..problem import gaussian_problem
-from ..rowspace import muon_trace, rowspace_residual, trace
+from ..rowspace import bfloat16_spacing, muon_trace, rowspace_residual, trace
 from ..solver import solve
 from . import Figure, register
 
@@ -131,39 +131,41 @@ def spectral_gd(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0,
 @register("muon-rowspace", chapter=_CHAPTER,
           title="Muon with momentum stays in the row space in float64, not in bfloat16")
 def muon_rowspace(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0, lr: float = 0.01,
-                  momentum: float = 0.95, steps: int = 1000, exact_lr: float = 0.05,
+                  momentum: float = 0.95, steps: int = 1000, exact_lr: float = 0.05, ns_steps: int = 5,
                   width: float = 7.4, height: float = 3.3) -> Figure:
     """Row-space residual and distance to ``W_GD`` along three runs.
 
     The exact orthogonalized DSPGD step ``U V^T`` (``spectral(0)``, step
-    ``exact_lr``), Muon with Nesterov momentum in float64
-    (:func:`dspgd.rowspace.muon_trace`, ``backend="numpy"``) and
-    ``torch.optim.Muon`` itself (Newton-Schulz in bfloat16), both with
-    learning rate ``lr`` and no weight decay.
+    ``exact_lr``), and Muon with Nesterov momentum and no weight decay
+    (:func:`dspgd.rowspace.muon_trace`, learning rate ``lr``, ``ns_steps``
+    Newton-Schulz iterations) twice: in float64 (``backend="numpy"``), and
+    with its Newton-Schulz iteration in emulated bfloat16 arithmetic as in
+    ``torch.optim.Muon``
+    (``backend="bfloat16"``, :func:`dspgd.rowspace.newton_schulz_bfloat16`).
+    Numpy only.
 
     Returns
     -------
     Figure
-        ``data`` holds the settings, bfloat16's machine epsilon, and per run
-        the largest and final row-space residual and the final distance.
+        ``data`` holds the settings, float64's and bfloat16's machine
+        epsilons, and per run the largest and final row-space residual, the
+        final distance and the final relative residual.
     """
-    import torch
-
     prob = gaussian_problem(n, d, k, seed=seed)
     base = color_of("spectral")
+    eps_bf16 = bfloat16_spacing(1.0)
+    muon = dict(lr=lr, steps=steps, momentum=momentum, ns_steps=ns_steps)
     runs = {
         "exact": (r"DSPGD, exact $UV^\top$ (float64)", trace(prob, spectral(0.0), exact_lr, steps=steps),
                   dict(color=base, lw=1.8)),
-        "muon64": ("Muon, momentum (float64)", muon_trace(prob, lr, steps, momentum, backend="numpy"),
+        "muon64": ("Muon, momentum (float64)", muon_trace(prob, backend="numpy", **muon),
                    dict(color=tuple(0.55 * np.asarray(base)), lw=1.5, ls="--")),
-        "muon_torch": (r"torch.optim.Muon (bfloat16 Newton$-$Schulz)",
-                       muon_trace(prob, lr, steps, momentum, backend="torch"),
-                       dict(color="0.25", lw=1.4)),
+        "muon_bf16": (r"Muon, bfloat16 Newton$-$Schulz (as in torch)",
+                      muon_trace(prob, backend="bfloat16", **muon), dict(color="0.25", lw=1.4)),
     }
     fig, (a1, a2) = new_figure(1, 2, width=width, height=height)
     out: dict = {"n": n, "d": d, "k": k, "seed": seed, "lr": lr, "exact_lr": exact_lr, "momentum": momentum,
-                 "steps": steps, "eps_mach": _EPS, "eps_bf16": float(torch.finfo(torch.bfloat16).eps),
-                 "runs": {}}
+                 "steps": steps, "ns_steps": ns_steps, "eps_mach": _EPS, "eps_bf16": eps_bf16, "runs": {}}
     for key, (label, tr, kw) in runs.items():
         t = tr.steps[1:]
         row, dist = tr.rowspace[0, 1:], tr.distance[0, 1:]
@@ -176,8 +178,8 @@ def muon_rowspace(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0, lr: f
         ax.set_xlabel("step $t$")
     a1.set_ylim(_EPS / 20, 3.0)
     a2.set_ylim(1e-4, 3.0)
-    a1.axhline(out["eps_bf16"], color="0.5", ls=":", lw=1)
-    a1.text(1.2, out["eps_bf16"] * 1.6, r"$\epsilon_{\mathrm{bf16}}$", fontsize=9, color="0.4")
+    a1.axhline(eps_bf16, color="0.5", ls=":", lw=1)
+    a1.text(1.2, eps_bf16 * 1.6, r"$\epsilon_{\mathrm{bf16}}$", fontsize=9, color="0.4")
     a1.set_ylabel(r"$\|P_{\mathrm{null}}(W_t - W_0)\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$", fontsize=9.5)
     a2.set_ylabel(r"$\|W_t - W_{\mathrm{GD}}\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$", fontsize=9.5)
     a1.set_title("outside the row space", fontsize=10.5)
