@@ -42,7 +42,7 @@ def test_non_finite_measurement_fails():
 def test_markdown_table_marks_failures():
     c = ledger.Claim("X", "book: observation", "s", "m", "<=", 1.0, lambda: 2.0, "chapters/12_ledger")
     table = ledger.markdown_table([ledger.run(c)])
-    assert "fail" in table and "pass" not in table
+    assert "FAIL" in table and "pass" not in table
     assert table.count("\n") == 3
 
 
