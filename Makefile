@@ -1,12 +1,13 @@
 # Two commands on a fresh clone:
 #   make book   create .venv, install, build the HTML book into _build/html
-#   make test   create .venv if needed, run the unit tests, then build the book
+#   make test   unit tests, then the book (strict), then every page in headless Chromium
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: book test unit bench clean
+.PHONY: book test unit browser figures bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -14,13 +15,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# --all: every chapter is re-read and re-executed, so the book always shows
+# what the current package computes (a package change does not mark a page outdated)
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -m "not book"
 
-test: unit book
+# needs the built book and Chromium (apt-get install chromium)
+browser: $(STAMP)
+	$(PYTEST) -m book
+
+test: $(STAMP)
+	$(MAKE) unit
+	$(MAKE) book
+	$(MAKE) browser
+
+# every figure as PNG and PDF, and the numbers behind them, into figs/
+figures: $(STAMP)
+	$(BIN)/python -m dspgd reproduce --out figs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep.py

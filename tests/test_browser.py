@@ -1,0 +1,287 @@
+"""The built book, opened page by page in a real browser (headless Chromium).
+
+Serves ``_build/html`` on a loopback port and checks every page: no console
+error, no failed request, no request leaving the local server, math typeset by
+the local MathJax, every image loaded, theorem boxes and glued numbers
+present. A full-page screenshot of each page goes to ``_build/screenshots``.
+
+Run after ``make book``; ``make test`` does both. Environment variables:
+
+``DSPGD_HTML_ROOT``
+    The HTML to check (default: ``_build/html`` of this repository).
+``DSPGD_SCREENSHOTS``
+    Where the screenshots go (default: ``screenshots`` beside the HTML root).
+``CHROMIUM``
+    The Chromium executable (default: ``chromium`` on the ``PATH``).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.book
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML_ROOT = Path(os.environ.get("DSPGD_HTML_ROOT", ROOT / "_build" / "html")).resolve()
+BOOK_DIR = HTML_ROOT.parents[1] if len(HTML_ROOT.parents) > 1 else ROOT
+SHOTS = Path(os.environ.get("DSPGD_SCREENSHOTS", HTML_ROOT.parent / "screenshots"))
+LOCAL_HOST = "127.0.0.1"
+NOT_BUILT = "book-not-built"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Waits (up to 20 s) for MathJax, when the page loads it, to finish typesetting;
+# then reports the math on the page.
+MATH_REPORT = """async () => {
+    const uses = !!document.querySelector('script[src*="mathjax" i]');
+    let started = false;
+    if (uses) {
+        for (let i = 0; i < 200 && !started; i++) {
+            started = !!(window.MathJax && MathJax.startup && MathJax.startup.promise);
+            if (!started) await new Promise(r => setTimeout(r, 100));
+        }
+        if (started) await MathJax.startup.promise;
+    }
+    const spans = Array.from(document.querySelectorAll('.math'));
+    return {
+        uses_mathjax: uses,
+        started: started,
+        math: spans.length,
+        untypeset: spans.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
+        containers: document.querySelectorAll('mjx-container').length,
+        errors: Array.from(document.querySelectorAll('mjx-merror, mjx-container [style*="color: red"]'))
+            .map(e => (e.closest('mjx-container').querySelector('mjx-assistive-mml') || e).textContent.slice(0, 80)),
+    };
+}"""
+DOM_REPORT = """() => {
+    const main = (document.querySelector('main') || document.body).cloneNode(true);
+    main.querySelectorAll('pre, code').forEach(e => e.remove());
+    return {
+        images: Array.from(document.images)
+            .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.getAttribute('src')),
+        proofs: document.querySelectorAll('div.proof').length,
+        pasted_text: document.querySelectorAll('.pasted-text').length,
+        pasted_any: Array.from(document.querySelectorAll('span.output')).filter(e => !e.closest('.cell_output')).length,
+        figures: document.querySelectorAll('figure').length,
+        // a caption that names the function behind a figure must link its API entry
+        unlinked_provenance: Array.from(document.querySelectorAll('figcaption'))
+            .filter(c => /Produced by/.test(c.textContent))
+            .filter(c => !c.querySelector('a[href*="api.html#dspgd.figures."]'))
+            .map(c => c.textContent.trim().slice(-120)),
+        tracebacks: document.querySelectorAll('.output.traceback, .output.error, .cell_output .stderr').length,
+        raw_glue: main.innerText.match(/\\{glue(:[a-z]+)?\\}/g),
+    };
+}"""
+
+
+def built_pages() -> list[str]:
+    """Every page of the built book, as paths relative to the HTML root."""
+    if not (HTML_ROOT / "index.html").is_file():
+        return []
+    return sorted(
+        p.relative_to(HTML_ROOT).as_posix()
+        for p in HTML_ROOT.rglob("*.html")
+        if p.relative_to(HTML_ROOT).parts[0] not in ("_static", "_sources")
+    )
+
+
+def not_built_message() -> str:
+    return (
+        f"the book is not built: {HTML_ROOT / 'index.html'} does not exist. "
+        "Run `make book` first (or `make test`, which builds it and then runs this test)."
+    )
+
+
+def toc_pages() -> list[str]:
+    """The pages the table of contents promises, as ``.html`` paths."""
+    toc = BOOK_DIR / "_toc.yml"
+    if not toc.is_file():
+        return []
+    files = re.findall(r"^\s*(?:-\s*)?(?:root|file):\s*(\S+)\s*$", toc.read_text(), flags=re.M)
+    return [re.sub(r"\.(md|ipynb)$", "", f) + ".html" for f in files]
+
+
+def source_of(page: str) -> str:
+    """The Markdown source of a page (empty when there is none)."""
+    stem = page[: -len(".html")]
+    for ext in (".md", ".ipynb"):
+        for base in (BOOK_DIR, HTML_ROOT / "_sources"):
+            p = base / (stem + ext)
+            if p.is_file():
+                return p.read_text(encoding="utf-8")
+    return ""
+
+
+def find_chromium() -> str | None:
+    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return exe if exe and os.access(exe, os.X_OK) else None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip where the browser is missing on a workstation; never in CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the browser test (install it: apt-get install -y chromium)")
+    pytest.skip(reason)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # a browser that closes a connection early is not an error of the book
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not built_pages():
+        pytest.fail(not_built_message())
+    handler = functools.partial(_QuietHandler, directory=str(HTML_ROOT))
+    srv = _Server((LOCAL_HOST, 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{LOCAL_HOST}:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright package is not installed (pip install -r requirements.txt)")
+    exe = find_chromium()
+    if exe is None:
+        skip_or_fail("chromium is not installed (apt-get install chromium, or set CHROMIUM)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_the_book_is_built():
+    assert built_pages(), not_built_message()
+    missing = [p for p in toc_pages() if not (HTML_ROOT / p).is_file()]
+    assert not missing, f"pages in _toc.yml that were not built: {missing}"
+
+
+def test_no_remote_resource_in_html_or_css():
+    """No tag or stylesheet of the book loads anything from another host.
+
+    Links a reader follows (``<a href>``, ``<link rel="canonical">``) are not
+    loads and are allowed.
+    """
+    if not built_pages():
+        pytest.fail(not_built_message())
+    remote = re.compile(r"^\s*(?:https?:)?//(?!127\.0\.0\.1[:/]|localhost[:/])", re.I)
+    loads = re.compile(r"stylesheet|preload|prefetch|icon|manifest", re.I)
+    tag = re.compile(r"<(script|img|iframe|source|video|audio|embed|link)\b([^>]*)>", re.I)
+    attr = re.compile(r"""\b(src|href|rel)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+    css_url = re.compile(r"""(?:@import\s+|url\()\s*["']?([^"')\s;]+)""", re.I)
+    bad = []
+    for path in HTML_ROOT.rglob("*"):
+        if path.suffix not in (".html", ".css"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        where = path.relative_to(HTML_ROOT)
+        if path.suffix == ".css":
+            bad += [f"{where}: {m.group(0)}" for m in css_url.finditer(text) if remote.match(m.group(1))]
+            continue
+        for m in tag.finditer(text):
+            attrs = {a.group(1).lower(): next(g for g in a.groups()[1:] if g is not None)
+                     for a in attr.finditer(m.group(2))}
+            url = attrs.get("href") if m.group(1).lower() == "link" else attrs.get("src")
+            if m.group(1).lower() == "link" and not loads.search(attrs.get("rel", "")):
+                continue
+            if url and remote.match(url):
+                bad.append(f"{where}: {m.group(0)[:160]}")
+    assert not bad, "resources on other hosts:\n" + "\n".join(bad)
+
+
+def _count_blocks(source: str, kinds: str) -> int:
+    return len(re.findall(r"^\s*(?:`{3,}|:{3,})\{(?:" + kinds + r")\}", source, flags=re.M))
+
+
+@pytest.mark.parametrize("page", built_pages() or [NOT_BUILT])
+def test_page_in_browser(page: str, server: str, browser) -> None:
+    if page == NOT_BUILT:
+        pytest.fail(not_built_message())
+    requests: list[str] = []
+    problems: list[str] = []
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    pg = ctx.new_page()
+
+    def on_request(req) -> None:
+        requests.append(req.url)
+        scheme = urlsplit(req.url).scheme
+        if scheme in ("http", "https", "ws", "wss") and urlsplit(req.url).hostname != LOCAL_HOST:
+            problems.append(f"request leaves the local server: {req.method} {req.url}")
+
+    def on_response(resp) -> None:
+        if resp.status >= 400:
+            problems.append(f"HTTP {resp.status} for {resp.url}")
+
+    pg.on("request", on_request)
+    pg.on("response", on_response)
+    pg.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
+    pg.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
+    pg.on("pageerror", lambda exc: problems.append(f"uncaught exception: {exc}"))
+    # nothing may leave the machine: requests to other hosts are recorded above and aborted here
+    pg.route(
+        re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"),
+        lambda route: route.abort() if route.request.url.startswith(("http:", "https:")) else route.continue_(),
+    )
+
+    try:
+        url = f"{server}/{page}"
+        refresh = re.search(
+            r"<meta[^>]+http-equiv=[\"']?refresh[^>]+url=([^\"'>\s]+)", (HTML_ROOT / page).read_text(), re.I
+        )
+        if refresh:
+            # a redirect page (index.html): check that it leads to a page, and check that page
+            pg.goto(url, wait_until="commit", timeout=60_000)
+            pg.wait_for_url(urljoin(url, refresh.group(1)), wait_until="load", timeout=60_000)
+        else:
+            pg.goto(url, wait_until="load", timeout=60_000)
+        math = pg.evaluate(MATH_REPORT)
+        dom = pg.evaluate(DOM_REPORT)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / (page.replace("/", "__")[: -len(".html")] + ".png")), full_page=True)
+    finally:
+        ctx.close()
+
+    src = source_of(page)
+    if math["math"]:
+        assert math["uses_mathjax"], "the page has math but loads no MathJax"
+        assert math["started"], "MathJax did not start (its script did not load?)\n" + "\n".join(problems)
+        assert not math["untypeset"], f"math not typeset by MathJax: {math['untypeset'][:5]}"
+        assert math["containers"] >= math["math"], math
+    assert not math["errors"], f"MathJax errors or undefined macros: {math['errors'][:5]}"
+    assert not dom["images"], f"images that did not load: {dom['images']}"
+    n = _count_blocks(src, r"prf:[a-z]+")
+    assert dom["proofs"] >= n, f"{n} prf directives in the source, {dom['proofs']} theorem boxes on the page"
+    n = len(re.findall(r"\{glue:text\}`", src))
+    assert dom["pasted_text"] >= n, f"{n} {{glue:text}} roles in the source, {dom['pasted_text']} on the page"
+    n = len(re.findall(r"\{glue\}`", src))
+    assert dom["pasted_any"] >= n, f"{n} {{glue}} roles in the source, {dom['pasted_any']} on the page"
+    n = _count_blocks(src, r"glue:figure")
+    assert dom["figures"] >= n, f"{n} glued figures in the source, {dom['figures']} figures on the page"
+    assert not dom["unlinked_provenance"], f"captions without a link to their function: {dom['unlinked_provenance']}"
+    assert not dom["raw_glue"], f"unrendered glue roles on the page: {dom['raw_glue']}"
+    assert not dom["tracebacks"], "the page shows an error output of a code cell"
+    assert not problems, "\n".join(problems)
+    assert requests, "no request was recorded"
