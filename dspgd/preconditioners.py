@@ -49,6 +49,12 @@ class Preconditioner:
         ``L_K``, the Lipschitz constant of ``grad K`` (``inf`` if not smooth).
     params : dict
         The parameters, for tables.
+    columnwise : bool
+        ``grad K`` acts on each column of ``G`` separately and by the same
+        map, so ``B`` gradients laid side by side as one ``(d, B k)`` matrix
+        are preconditioned by a single call of :meth:`grad` on that matrix
+        (the solver's fast path). True for the entrywise maps and for a
+        diagonal ``D`` with one column.
     """
 
     name: str
@@ -60,6 +66,7 @@ class Preconditioner:
     _grad: Callable[[Array], Array] = field(repr=False)
     _mu: Callable[[float], float] = field(repr=False)
     params: dict = field(default_factory=dict)
+    columnwise: bool = False
 
     def value(self, G: Array) -> Array | float:
         """``K(G)``; a float for one ``(d, k)`` gradient, an array for a stack."""
@@ -127,6 +134,7 @@ def gd() -> Preconditioner:
         lambda G: 0.5 * np.sum(G * G, axis=(-2, -1)),
         lambda G: G.copy(),
         lambda r: 1.0,
+        columnwise=True,
     )
 
 
@@ -184,12 +192,19 @@ def adam(eps: float = 1e-3) -> Preconditioner:
     the update of ``torch.optim.Adam(betas=(0, 0), eps=eps)``.
     """
     eps = _positive("adam eps", eps)
+
+    def grad(G: Array) -> Array:
+        out = np.abs(G)  # G / (|G| + eps), one temporary instead of three
+        out += eps
+        return np.divide(G, out, out=out)
+
     return Preconditioner(
         "adam", rf"Adam$_{{\beta=0}}$ ($\epsilon={_tex(eps)}$)", False, False, 1.0 / eps,
         lambda G: np.sum(np.abs(G) - eps * np.log1p(np.abs(G) / eps), axis=(-2, -1)),
-        lambda G: G / (np.abs(G) + eps),
+        grad,
         lambda r: 1.0 / (r + eps),
         {"eps": eps},
+        columnwise=True,
     )
 
 
@@ -204,7 +219,7 @@ def clip_value(c: float = 1.0) -> Preconditioner:
     return Preconditioner(
         "clip_value", rf"clip by value ($c={_tex(c)}$)", False, False, 1.0,
         value, lambda G: np.clip(G, -c, c), lambda r: min(1.0, c / r) if r > 0 else 1.0,
-        {"c": c},
+        {"c": c}, columnwise=True,
     )
 
 
@@ -243,7 +258,7 @@ def power(q: float = 1.5, eps: float = 1e-2) -> Preconditioner:
     return Preconditioner(
         "power", rf"power ($q={q:g}$, $\epsilon={_tex(eps)}$)", q == 2, q == 2, lip,
         lambda G: np.sum((G * G + eps * eps) ** (q / 2), axis=(-2, -1)) / q,
-        grad, mu, {"q": q, "eps": eps},
+        grad, mu, {"q": q, "eps": eps}, columnwise=True,
     )
 
 
@@ -273,7 +288,7 @@ def diagonal(D: Array | float) -> Preconditioner:
     return Preconditioner(
         "diagonal", r"fixed diagonal $D$", iso, iso, Dmax,
         lambda G: 0.5 * np.sum(grad(G) * G, axis=(-2, -1)),
-        grad, lambda r: Dmin, {"D": D},
+        grad, lambda r: Dmin, {"D": D}, columnwise=D.ndim < 2 or D.shape[1] == 1,
     )
 
 
@@ -282,6 +297,7 @@ def sign() -> Preconditioner:
     return Preconditioner(
         "sign", "sign descent", False, False, np.inf,
         lambda G: np.sum(np.abs(G), axis=(-2, -1)), np.sign, lambda r: 0.0,
+        columnwise=True,
     )
 
 

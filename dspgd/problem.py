@@ -10,13 +10,13 @@ import numpy as np
 __all__ = ["Problem", "gaussian_problem"]
 
 
-def _as_matrix(name: str, a: object) -> np.ndarray:
-    """Return ``a`` as a finite 2-D float64 array, or raise ``ValueError``."""
+def _as_matrix(name: str, a: object, allow_1d: bool = True) -> np.ndarray:
+    """Return ``a`` as a finite 2-D float64 array (a 1-D one as a column if ``allow_1d``)."""
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array ({exc})") from None
-    if arr.ndim == 1:
+    if arr.ndim == 1 and allow_1d:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got {arr.ndim} dimensions (shape {arr.shape})")
@@ -59,7 +59,7 @@ class Problem:
     W0: np.ndarray
 
     def __post_init__(self) -> None:
-        X = _as_matrix("X", self.X)
+        X = _as_matrix("X", self.X, allow_1d=False)
         Y = _as_matrix("Y", self.Y)
         W0 = _as_matrix("W0", self.W0)
         n, d = X.shape

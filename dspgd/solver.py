@@ -168,15 +168,19 @@ def solve(
     lrs, scalar = check_lr(lr)
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if int(max_steps) != max_steps or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    if int(patience) != patience or patience < 0:
-        raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+    for name, v in (("max_steps", max_steps), ("patience", patience)):
+        try:
+            ok = int(v) == v and v >= 0
+        except (TypeError, ValueError, OverflowError):  # None, NaN, inf
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
     if not blowup > 1:
         raise ValueError(f"blowup must be > 1, got {blowup!r}")
     max_steps, patience = int(max_steps), int(patience)
 
     X, Y = problem.X, problem.Y
+    XT = np.ascontiguousarray(X.T)  # X^T @ R is faster on a contiguous copy than on the view
     n, d, k = problem.n, problem.d, problem.k
     B = lrs.size
     probe = precond.grad(np.zeros((1, d, k)))
@@ -189,6 +193,8 @@ def solve(
     Ya = np.tile(Y, B)
     lra = np.repeat(lrs, k)
     W_prev = Wa
+    W_next = np.empty_like(Wa)  # where the next iterate is written (then the previous one's buffer)
+    wide = precond.columnwise  # precondition the (d, Ba k) block in one call, no transposes
     r0 = float(np.linalg.norm(problem.residual(problem.W0)))
     thresh = tol * r0
 
@@ -211,7 +217,8 @@ def solve(
     t = 0
     while True:
         Ba = active.size
-        R = X @ Wa - Ya
+        R = X @ Wa
+        R -= Ya
         res = np.sqrt(np.einsum("nbk,nbk->b", R.reshape(n, Ba, k), R.reshape(n, Ba, k)))
 
         bad = ~np.isfinite(res) | (res > blowup * max(r0, np.finfo(float).tiny))
@@ -273,14 +280,23 @@ def solve(
                 break
             cols = (np.flatnonzero(keep)[:, None] * k + np.arange(k)).ravel()
             Wa, Ya, lra, R = Wa[:, cols], Ya[:, cols], lra[cols], R[:, cols]
+            W_next = np.empty_like(Wa)
             Ba = active.size
 
         # one step for the active runs
-        G = X.T @ loss.grad(R)
-        P = precond.grad(G.reshape(d, Ba, k).transpose(1, 0, 2))
-        P = P.transpose(1, 0, 2).reshape(d, Ba * k)
-        path[active] += lra[::k] * np.sqrt(np.einsum("dbk,dbk->b", P.reshape(d, Ba, k), P.reshape(d, Ba, k)))
-        W_prev, Wa = Wa, Wa - P * lra
+        G = XT @ loss.grad(R)
+        if wide:
+            P = precond.grad(G)
+        else:
+            P = precond.grad(G.reshape(d, Ba, k).transpose(1, 0, 2))
+            P = P.transpose(1, 0, 2).reshape(d, Ba * k)
+        sq = np.einsum("ij,ij->j", P, P)
+        path[active] += lra[::k] * np.sqrt(sq if k == 1 else sq.reshape(Ba, k).sum(axis=1))
+        P = np.multiply(P, lra, out=P if P.flags.writeable else None)
+        np.subtract(Wa, P, out=W_next)
+        # two buffers: the previous iterate is only read at the next check, before it is overwritten
+        W_prev, Wa = Wa, W_next
+        W_next = W_prev
         t += 1
         if progress and t % 50 == 0:
             bar.update(50)

@@ -116,7 +116,8 @@ def bound_constant(problem: Problem, precond: Preconditioner, lr: float,
         return np.inf
     rho = 2 * lr * muK * mu * sigma**2 * (1 - lr * bl * s**2 * LK / 2)
     rho = min(rho, 1.0)
-    return float(lr * LK * s**2 * bl * np.sqrt(bl / mu) / (1 - np.sqrt(1 - rho)))
+    # 1 - sqrt(1 - rho) = rho / (1 + sqrt(1 - rho)), without the cancellation at small rho
+    return float(lr * LK * s**2 * bl * np.sqrt(bl / mu) * (1 + np.sqrt(1 - rho)) / rho)
 
 
 def relative_distance(W: np.ndarray, problem: Problem, W_ref: np.ndarray | None = None) -> np.ndarray | float:
