@@ -22,6 +22,7 @@ from .theory import bound_constant, diagonal_limit, distance_ratio, relative_dis
 __all__ = ["Claim", "Row", "CLAIMS", "claim", "run", "run_all"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": lambda m, t: m <= t, ">=": lambda m, t: m >= t}
+_OP_TEX = {"<=": r"$\le$", ">=": r"$\ge$"}
 
 
 @dataclass(frozen=True)
@@ -267,8 +268,8 @@ def check_not_gd() -> float:
 
 def markdown_table(rows: list[Row]) -> str:
     """The ledger as a MyST Markdown table (math in the cells)."""
-    head = ("| verdict | claim | check in `dspgd.ledger`: what it measures | measured | threshold |\n"
-            "|:-:|:--|:--|--:|:--|\n")
+    head = ("| verdict | claim, and the check in `dspgd.ledger` that tests it | measured vs threshold |\n"
+            "|:-:|:--|:-:|\n")
     lines = []
     for r in rows:
         c = r.claim
@@ -276,7 +277,8 @@ def markdown_table(rows: list[Row]) -> str:
         chap = f"[{c.key}]({c.chapter.split('/')[-1]}.md)"
         lines.append(
             f"| {mark} | **{chap}** {_cell(c.statement)} *({c.source})* "
-            f"| `{c.check.__name__}`: {_cell(c.measure)} | {_fmt(r.measured)} | {c.op} {_fmt(c.threshold)} |"
+            f"Check `{c.check.__name__}`: {_cell(c.measure)}. "
+            f"| {_fmt(r.measured)} {_OP_TEX[c.op]} {_fmt(c.threshold)} |"
         )
     return head + "\n".join(lines) + "\n"
 
