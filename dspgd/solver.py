@@ -193,7 +193,6 @@ def solve(
     Ya = np.tile(Y, B)
     lra = np.repeat(lrs, k)
     W_prev = Wa
-    W_next = np.empty_like(Wa)  # where the next iterate is written (then the previous one's buffer)
     wide = precond.columnwise  # precondition the (d, Ba k) block in one call, no transposes
     r0 = float(np.linalg.norm(problem.residual(problem.W0)))
     thresh = tol * r0
@@ -270,6 +269,10 @@ def solve(
                         status[b] = "converged"
                         messages[b] = (f"converged: relative residual {rel:.2e} <= tol {tol:g} "
                                        f"for {patience} further steps (step {t})")
+                        if slr > 0 and lrs[b] > slr:
+                            messages[b] += (f"; caution: lr {lrs[b]:.3g} exceeds the stable step "
+                                            f"{slr:.3g}, where an unstable mode damped to rounding level "
+                                            "can regrow after many steps (check with tol=0 and more steps)")
                     else:
                         status[b] = "max_steps"
                         messages[b] = (f"stopped at max_steps = {max_steps} with relative residual "
@@ -280,7 +283,6 @@ def solve(
                 break
             cols = (np.flatnonzero(keep)[:, None] * k + np.arange(k)).ravel()
             Wa, Ya, lra, R = Wa[:, cols], Ya[:, cols], lra[cols], R[:, cols]
-            W_next = np.empty_like(Wa)
             Ba = active.size
 
         # one step for the active runs
@@ -292,11 +294,12 @@ def solve(
             P = P.transpose(1, 0, 2).reshape(d, Ba * k)
         sq = np.einsum("ij,ij->j", P, P)
         path[active] += lra[::k] * np.sqrt(sq if k == 1 else sq.reshape(Ba, k).sum(axis=1))
-        P = np.multiply(P, lra, out=P if P.flags.writeable else None)
-        np.subtract(Wa, P, out=W_next)
-        # two buffers: the previous iterate is only read at the next check, before it is overwritten
-        W_prev, Wa = Wa, W_next
-        W_next = W_prev
+        if P.flags.writeable and P.flags.c_contiguous and not np.may_share_memory(P, Wa):
+            # the step's own (fresh, cache-warm) buffer becomes the next iterate
+            np.multiply(P, lra, out=P)
+            W_prev, Wa = Wa, np.subtract(Wa, P, out=P)
+        else:
+            W_prev, Wa = Wa, Wa - P * lra
         t += 1
         if progress and t % 50 == 0:
             bar.update(50)
