@@ -268,17 +268,17 @@ def check_not_gd() -> float:
 
 def markdown_table(rows: list[Row]) -> str:
     """The ledger as a MyST Markdown table (math in the cells)."""
-    head = ("| verdict | claim, and the check in `dspgd.ledger` that tests it | measured vs threshold |\n"
-            "|:-:|:--|:-:|\n")
+    head = ("| verdict: measured vs threshold | claim, and the check in `dspgd.ledger` that tests it |\n"
+            "|:--|:--|\n")
     lines = []
     for r in rows:
         c = r.claim
         mark = "**pass**" if r.passed else "**FAIL**"
         chap = f"[{c.key}]({c.chapter.split('/')[-1]}.md)"
         lines.append(
-            f"| {mark} | **{chap}** {_cell(c.statement)} *({c.source})* "
-            f"Check `{c.check.__name__}`: {_cell(c.measure)}. "
-            f"| {_fmt(r.measured)} {_OP_TEX[c.op]} {_fmt(c.threshold)} |"
+            f"| {mark}: {_fmt(r.measured)} {_OP_TEX[c.op]} {_fmt(c.threshold)} "
+            f"| **{chap}** {_cell(c.statement)} *({c.source})* "
+            f"Check `{c.check.__name__}`: {_cell(c.measure)}. |"
         )
     return head + "\n".join(lines) + "\n"
 
