@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .losses import Loss, squared
 from .preconditioners import Preconditioner
 from .problem import Problem
-from .solver import Result, _record_grid, check_lr
+from .solver import Result, _record_grid, check_lr, check_run_args
 
 __all__ = ["UpdateRule", "Memoryless", "AdamRule", "MomentumRule", "run_stateful", "adam_solve", "adam_sweep"]
 
@@ -205,15 +205,7 @@ def run_stateful(
         raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
     loss = squared() if loss is None else loss
     lrs, scalar = check_lr(lr)
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if int(max_steps) != max_steps or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    if int(patience) != patience or patience < 0:
-        raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
-    if not blowup > 1:
-        raise ValueError(f"blowup must be > 1, got {blowup!r}")
-    max_steps, patience = int(max_steps), int(patience)
+    max_steps, patience = check_run_args(tol, max_steps, patience, blowup)
 
     X, Y = problem.X, problem.Y
     n, d, k = problem.n, problem.d, problem.k

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .losses import Loss, squared
 from .problem import Problem
-from .solver import Result, _record_grid, check_lr
+from .solver import Result, _record_grid, check_lr, check_run_args
 
 __all__ = [
     "Potential",
@@ -201,18 +201,6 @@ def pnorm(p: float = 3.0) -> Potential:
 # ------------------------------------------------------------------ the shared loop
 
 
-def _validate(tol: float, max_steps: int, patience: int, blowup: float) -> tuple[int, int]:
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if int(max_steps) != max_steps or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    if int(patience) != patience or patience < 0:
-        raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
-    if not blowup > 1:
-        raise ValueError(f"blowup must be > 1, got {blowup!r}")
-    return int(max_steps), int(patience)
-
-
 def run_batched(
     problem: Problem,
     lr: float | Array,
@@ -265,7 +253,7 @@ def run_batched(
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a dspgd Loss, got {type(loss).__name__}")
     lrs, scalar = check_lr(lr)
-    max_steps, patience = _validate(tol, max_steps, patience, blowup)
+    max_steps, patience = check_run_args(tol, max_steps, patience, blowup)
 
     X, Y, W0 = problem.X, problem.Y, problem.W0
     d, k = problem.d, problem.k

@@ -12,7 +12,7 @@ from .preconditioners import Preconditioner
 from .problem import Problem
 from .theory import stable_lr
 
-__all__ = ["Result", "solve", "check_lr", "STATUSES"]
+__all__ = ["Result", "solve", "check_lr", "check_run_args", "STATUSES"]
 
 STATUSES = ("converged", "max_steps", "diverged")
 
@@ -106,6 +106,22 @@ def check_lr(lr: float | np.ndarray) -> tuple[np.ndarray, bool]:
     return np.atleast_1d(arr), arr.ndim == 0
 
 
+def check_run_args(tol: float, max_steps: int, patience: int, blowup: float) -> tuple[int, int]:
+    """Validate the stopping-rule arguments shared by every solver; return ``max_steps, patience`` as ints."""
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    for name, v in (("max_steps", max_steps), ("patience", patience)):
+        try:
+            ok = int(v) == v and v >= 0
+        except (TypeError, ValueError, OverflowError):  # None, NaN, inf
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+    if not blowup > 1:
+        raise ValueError(f"blowup must be > 1, got {blowup!r}")
+    return int(max_steps), int(patience)
+
+
 def _record_grid(max_steps: int, n_record: int) -> np.ndarray:
     dense = np.arange(min(max_steps, n_record) + 1)
     if max_steps <= n_record:
@@ -166,18 +182,7 @@ def solve(
         raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
     loss = squared() if loss is None else loss
     lrs, scalar = check_lr(lr)
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    for name, v in (("max_steps", max_steps), ("patience", patience)):
-        try:
-            ok = int(v) == v and v >= 0
-        except (TypeError, ValueError, OverflowError):  # None, NaN, inf
-            ok = False
-        if not ok:
-            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-    if not blowup > 1:
-        raise ValueError(f"blowup must be > 1, got {blowup!r}")
-    max_steps, patience = int(max_steps), int(patience)
+    max_steps, patience = check_run_args(tol, max_steps, patience, blowup)
 
     X, Y = problem.X, problem.Y
     XT = np.ascontiguousarray(X.T)  # X^T @ R is faster on a contiguous copy than on the view
