@@ -18,6 +18,7 @@ from .preconditioners import (
     clip_norm,
     clip_value,
     diagonal,
+    flat_ball,
     gd,
     normalized,
     power,
@@ -33,7 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Problem", "gaussian_problem", "Loss", "squared", "huber", "logcosh",
     "Preconditioner", "gd", "normalized", "clip_norm", "adam", "clip_value", "power",
-    "spectral", "diagonal", "sign", "Result", "solve", "gd_limit", "diagonal_limit",
+    "spectral", "diagonal", "sign", "flat_ball", "Result", "solve", "gd_limit", "diagonal_limit",
     "stable_lr", "bound_constant", "relative_distance", "distance_ratio",
     "losses", "preconditioners", "theory",
 ]

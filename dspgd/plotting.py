@@ -20,9 +20,9 @@ __all__ = ["FAMILIES", "use_style", "color_of", "label_of", "plot_history", "new
 #: Families in a fixed order; each gets one colour of the colorblind palette.
 FAMILIES: tuple[str, ...] = (
     "gd", "normalized", "clip_norm", "adam", "clip_value", "spectral",
-    "power", "diagonal", "sign", "mirror", "adam_memory",
+    "power", "diagonal", "sign", "mirror", "adam_memory", "flat_ball",
 )
-_PALETTE = sns.color_palette("colorblind", 10) + [(0.2, 0.2, 0.2)]
+_PALETTE = sns.color_palette("colorblind", 10) + [(0.2, 0.2, 0.2), (0.55, 0.55, 0.55)]
 _COLORS = dict(zip(FAMILIES, _PALETTE))
 _STYLE_SET = False
 

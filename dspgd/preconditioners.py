@@ -23,6 +23,7 @@ __all__ = [
     "spectral",
     "diagonal",
     "sign",
+    "flat_ball",
 ]
 
 Array = np.ndarray
@@ -179,6 +180,33 @@ def clip_norm(c: float = 1.0) -> Preconditioner:
     return Preconditioner(
         "clip_norm", rf"clip by norm ($c={_tex(c)}$)", True, True, 1.0,
         value, grad, lambda r: min(1.0, c / r) if r > 0 else 1.0, {"c": c},
+    )
+
+
+def flat_ball(radius: float = 1.0) -> Preconditioner:
+    """A counterexample: ``K(G) = max(0, ||G||_F - radius)^2 / 2``.
+
+    ``grad K(G) = max(0, 1 - radius/||G||_F) G``. It is convex, isotropic and
+    1-smooth (``L_K = 1``) with ``grad K(0) = 0``, yet ``grad K`` vanishes on the
+    whole ball ``||G||_F <= radius``: DSPGD stops (its step is exactly 0) as
+    soon as the gradient enters the ball, at a point that does not interpolate.
+    It shows that convexity and smoothness of ``K`` are not enough for
+    convergence to an interpolator: ``argmin K = {0}`` is needed too. Its
+    local monotonicity ``mu_K(r)`` is 0 for every ``r``.
+    """
+    radius = _positive("flat_ball radius", radius)
+
+    def value(G: Array) -> Array:
+        s = _sq(_fro(G))
+        return 0.5 * np.maximum(0.0, s - radius) ** 2
+
+    def grad(G: Array) -> Array:
+        s = _fro(G)
+        return G * np.maximum(0.0, 1.0 - radius / np.maximum(s, np.finfo(float).tiny))
+
+    return Preconditioner(
+        "flat_ball", rf"flat ball ($r={_tex(radius)}$)", True, True, 1.0,
+        value, grad, lambda r: 0.0, {"radius": radius},
     )
 
 

@@ -35,6 +35,7 @@ SMOOTH: dict[str, Callable[[tuple[int, ...]], Preconditioner]] = {
     "power3-exact": lambda s: dspgd.power(3.0, 0.0),
     "spectral": lambda s: dspgd.spectral(0.3),
     "diagonal": lambda s: dspgd.diagonal(_D(s)),
+    "flat_ball": lambda s: dspgd.flat_ball(0.5),
 }
 # the exact (non-smooth) maps, differentiable at generic points
 EXACT: dict[str, Callable[[tuple[int, ...]], Preconditioner]] = {
@@ -165,7 +166,7 @@ def test_grad_K_is_monotone_and_co_coercive_with_its_lipschitz_constant(name, sh
         assert lhs >= rhs - slack, (lhs, rhs)
 
 
-@pytest.mark.parametrize("name", [n for n in SMOOTH if SMOOTH[n]((4, 2)).smooth])
+@pytest.mark.parametrize("name", [n for n in SMOOTH if SMOOTH[n]((4, 2)).smooth and n != "flat_ball"])
 def test_the_lipschitz_constant_is_attained(name):
     """``L_K`` is the best constant: some pair has ``||dK|| / ||dG||`` equal to it.
 
@@ -223,13 +224,14 @@ def test_exact_power_has_no_local_monotonicity():
     assert _inner(p.grad(G), G) / _inner(G, G) < 1e-7
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n not in ("sign", "power3-exact")])
+@pytest.mark.parametrize("name", [n for n in ALL if n not in ("sign", "power3-exact", "flat_ball")])
 @pytest.mark.parametrize("r", [1e-2, 0.5, 7.0])
 def test_local_monotonicity_is_attained(name, r):
     """The bound is the infimum, not just a bound: a witness ``G`` with ``||G|| <= r`` attains it.
 
     (``sign`` is excluded: it declares the valid but loose bound 0; exact ``q = 3``
-    has infimum 0, see above.)
+    has infimum 0, see above; ``flat_ball`` has infimum 0, attained inside its ball,
+    see ``test_flat_ball_*``.)
     """
     shape = (5, 3)
     p = ALL[name](shape)
@@ -322,7 +324,36 @@ def test_repr_and_labels():
     for name, make in ALL.items():
         p = make((4, 2))
         assert p.label and p.name in {"gd", "normalized", "clip_norm", "adam", "clip_value",
-                                      "power", "spectral", "diagonal", "sign"}
+                                      "power", "spectral", "diagonal", "sign", "flat_ball"}
+
+
+# ------------------------------------------------------- the flat-ball counterexample
+
+
+def test_flat_ball_vanishes_on_its_ball_and_is_one_smooth_outside(rng):
+    p = dspgd.flat_ball(2.0)
+    G = rng.standard_normal((6, 3))
+    G *= 1.9 / np.linalg.norm(G)
+    assert p.value(G) == 0.0 and not np.any(p.grad(G))
+    assert p.local_monotonicity(1.0) == 0.0 and p.local_monotonicity(10.0) == 0.0
+    # outside the ball the radial derivative of grad K is 1: L_K = 1 is attained
+    U = G / np.linalg.norm(G)
+    ratio = np.linalg.norm(p.grad(50.0 * U) - p.grad(49.0 * U))
+    assert ratio == pytest.approx(p.lipschitz, rel=1e-12)
+    assert p.isotropic and p.keeps_span and p.smooth
+
+
+def test_flat_ball_dspgd_stops_at_a_point_that_does_not_interpolate():
+    """Convex, isotropic, 1-smooth, grad K(0) = 0, and still no interpolator: the last step is 0."""
+    prob = dspgd.gaussian_problem(20, 100, seed=0)
+    p = dspgd.flat_ball(1.0)
+    res = dspgd.solve(prob, p, 0.5 * dspgd.stable_lr(prob, p), tol=1e-10, max_steps=5000)
+    assert res.status == "max_steps"
+    rel = res.residual / np.linalg.norm(prob.residual(prob.W0))
+    assert rel > 0.05
+    G = prob.X.T @ prob.residual(res.W)
+    assert np.linalg.norm(G) <= 1.0 and not np.any(p.grad(G))  # a fixed point of the iteration
+    assert dspgd.relative_distance(res.W, prob) > 0.05
 
 
 # ----------------------------------------------------------------- validation
@@ -340,6 +371,8 @@ def test_repr_and_labels():
     (lambda: dspgd.clip_norm(0.0), "clip_norm c must be a finite number > 0"),
     (lambda: dspgd.clip_norm(-2.0), "clip_norm c must be a finite number > 0"),
     (lambda: dspgd.clip_value(0.0), "clip_value c must be a finite number > 0"),
+    (lambda: dspgd.flat_ball(0.0), "flat_ball radius must be a finite number > 0"),
+    (lambda: dspgd.flat_ball(np.inf), "flat_ball radius must be a finite number > 0"),
     (lambda: dspgd.clip_value(-1.0), "clip_value c must be a finite number > 0"),
     (lambda: dspgd.power(1.0), "power q must be a finite number > 1"),
     (lambda: dspgd.power(0.5), "power q must be a finite number > 1"),
