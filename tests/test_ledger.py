@@ -40,7 +40,7 @@ def test_non_finite_measurement_fails():
 
 
 def test_markdown_table_marks_failures():
-    c = ledger.Claim("X", "book: observation", "s", "m", "<=", 1.0, lambda: 2.0, "chapters/12_ledger")
+    c = ledger.Claim("X", "book: observation", "s", "m", "<=", 1.0, lambda: 2.0, "chapters/ledger")
     table = ledger.markdown_table([ledger.run(c)])
     assert "FAIL" in table and "pass" not in table
     assert table.count("\n") == 3
