@@ -16,28 +16,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .losses import Loss, squared
-from .mirror import run_batched
+from . import _checks as checks
+from .losses import Loss
 from .preconditioners import Preconditioner
 from .problem import Problem
-from .solver import Result
+from .solver import DSPGD, Context, Result, options, run, step_lengths, take_step
 
-__all__ = ["minibatch_solve", "batch_sequence"]
+__all__ = ["minibatch_solve", "batch_sequence", "MinibatchRule"]
 
 
 def _check_batch(problem: Problem, batch_size: int) -> int:
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size:
-        raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
-    b = int(batch_size)
-    if not 1 <= b <= problem.n:
-        raise ValueError(f"batch_size must lie in 1..n = 1..{problem.n}, got {b}")
-    return b
+    return checks.integer("batch_size", batch_size, low=1, high=problem.n)
 
 
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return checks.integer("seed", seed)
 
 
 class _Batches:
@@ -69,30 +62,52 @@ def batch_sequence(n: int, batch_size: int, steps: int, seed: int = 0) -> np.nda
     the ``batch_size`` distinct row indices of step ``t``. The same ``seed``
     gives the same sequence.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an integer in 1..n = 1..{n}, got {batch_size!r}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    gen = _Batches(int(n), int(batch_size), _check_seed(seed))
-    return np.array([gen.next() for _ in range(int(steps))], dtype=int).reshape(int(steps), int(batch_size))
+    n = checks.integer("n", n, low=1)
+    batch_size = checks.integer("batch_size", batch_size, low=1, high=n)
+    steps = checks.integer("steps", steps, high=10**7)
+    gen = _Batches(n, batch_size, _check_seed(seed))
+    return np.array([gen.next() for _ in range(steps)], dtype=int).reshape(steps, batch_size)
 
 
-def minibatch_solve(
-    problem: Problem,
-    precond: Preconditioner,
-    lr: float | np.ndarray,
-    batch_size: int,
-    seed: int = 0,
-    loss: Loss | None = None,
-    tol: float = 1e-10,
-    max_steps: int = 50_000,
-    patience: int = 20,
-    blowup: float = 1e6,
-    n_record: int = 256,
-    progress: bool = False,
-) -> Result:
+class MinibatchRule:
+    """Mini-batch DSPGD as an update rule: one batch of rows per step, the same for every run.
+
+    The gradient of step ``t`` is ``(n/b) X_B^T grad l(R_B)`` with ``B`` the
+    step's batch of rows, one product for all the stacked runs.
+    """
+
+    memoryless = False
+
+    def __init__(self, precond: Preconditioner, batch_size: int, seed: int) -> None:
+        self.dspgd = DSPGD(precond)
+        self.b, self.seed = batch_size, seed
+        self.name = f"minibatch DSPGD[{precond!r}, b={batch_size}, seed={seed}]"
+
+    def start(self, ctx: Context, B: int) -> None:
+        self.dspgd.start(ctx, B)
+        self.ctx = ctx
+        self.batches = _Batches(ctx.n, self.b, self.seed)
+        self.scale = ctx.n / self.b
+
+    def step(self, W: np.ndarray, R: np.ndarray, lr: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.batches.next()
+        G = self.ctx.X[idx].T @ self.ctx.loss.grad(R[idx])
+        G *= self.scale
+        P = self.dspgd.direction(G)
+        lengths = step_lengths(P, lr, self.ctx.k)
+        return take_step(W, P, lr), lengths
+
+    def keep(self, keep: np.ndarray) -> None:
+        pass
+
+    def stable_lr(self) -> float:
+        return 0.0
+
+
+def minibatch_solve(problem: Problem, precond: Preconditioner, lr: float | np.ndarray, batch_size: int,
+                    seed: int = 0, loss: Loss | None = None, tol: float = 1e-10, max_steps: int = 50_000,
+                    patience: int = 20, blowup: float = 1e6, n_record: int = 256,
+                    progress: bool = False) -> Result:
     """Run mini-batch DSPGD from ``problem.W0``.
 
     Parameters
@@ -120,25 +135,8 @@ def minibatch_solve(
     Result
         ``extra["batch_size"]`` and ``extra["seed"]`` record the sampling.
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(precond, Preconditioner):
-        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
-    b = _check_batch(problem, batch_size)
-    batches = _Batches(problem.n, b, _check_seed(seed))
-    loss = squared() if loss is None else loss
-    X, n = problem.X, problem.n
-    scale = n / b
-
-    def step(W: np.ndarray, _W: np.ndarray, R: np.ndarray, lr: np.ndarray, t: int) -> np.ndarray:
-        idx = batches.next()
-        G = scale * (X[idx].T @ loss.grad(R[:, idx, :]))
-        return W - lr[:, None, None] * precond.grad(G)
-
-    res = run_batched(
-        problem, lr, state0=problem.W0, primal=lambda W: W, step=step,
-        method=f"minibatch DSPGD[{precond!r}, b={b}, seed={seed}]", loss=loss, tol=tol,
-        max_steps=max_steps, patience=patience, blowup=blowup, n_record=n_record, progress=progress,
-    )
-    res.extra.update({"batch_size": b, "seed": int(seed)})
+    problem = checks.problem(problem)
+    rule = MinibatchRule(precond, _check_batch(problem, batch_size), _check_seed(seed))
+    res = run(problem, rule, lr, loss, options(tol, max_steps, patience, blowup, n_record, progress))
+    res.extra.update({"batch_size": rule.b, "seed": rule.seed})
     return res
