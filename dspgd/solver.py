@@ -67,6 +67,10 @@ UNIT_ROUNDOFF = np.finfo(float).eps / 2
 #: ``W0`` counts as an interpolator when ``||XW0 - Y||`` is within this many rounding levels.
 START_FACTOR = 8.0
 
+#: A step shorter than this times ``||W0|| + path length`` may leave ``W`` unchanged: it is compared
+#: (at every step for a step that is exactly zero, every ``STALL_EVERY`` steps otherwise).
+STALL_RATIO, STALL_EVERY = 1e-12, 64
+
 #: Largest ``n_record``.
 MAX_RECORD = 10**7
 
@@ -95,11 +99,14 @@ class Result:
         ``"max_steps"``: ``max_steps`` updates made without converging.
         ``"diverged"``: the residual exceeded ``blowup`` times its start or
         became non-finite.
-        ``"stalled"``: the step was exactly zero at a point that does not
-        interpolate, so the iterate can never change again (a fixed point
-        of the method that is not a solution, e.g. DSPGD with a ``K`` whose
-        gradient vanishes at a nonzero gradient); only a method whose step
-        depends on the current iterate alone can stall.
+        ``"stalled"``: the step left the iterate exactly unchanged at a
+        point that does not interpolate (the residual is above the
+        tolerance and 8 times the rounding level), so it can never change again:
+        a fixed point of the method that is not a solution. Either the step
+        was exactly zero (DSPGD with a ``K`` whose gradient vanishes at a
+        nonzero gradient) or it was below the rounding of ``W``; the
+        message says which. Only a method whose step depends on the current
+        iterate alone can stall.
     steps : int or ndarray
         Number of updates made.
     residual : float or ndarray
@@ -158,7 +165,7 @@ class Result:
         if np.ndim(self.status) == 0:
             return (f"Result({self.method}, lr={self.lr:g}: {self.status} after {self.steps} steps, "
                     f"residual {self.residual:.3g})")
-        counts = {s: int(np.sum(self.status == s)) for s in STATUSES if np.any(self.status == s) or s != "stalled"}
+        counts = {s: int(np.sum(self.status == s)) for s in STATUSES if s != "stalled" or np.any(self.status == s)}
         return f"Result({self.method}, {len(self)} learning rates: {counts})"
 
 
@@ -282,9 +289,9 @@ class Rule(Protocol):
         Name of the method, stored in the result.
     memoryless : bool
         The step depends on the current iterate alone (DSPGD): a step that
-        leaves the iterate unchanged is then a fixed point, and the runner
-        stops the run as ``"stalled"`` (or lets it converge, if it
-        interpolates).
+        leaves the iterate exactly unchanged is then a fixed point, and the
+        runner stops the run as ``"stalled"`` (unless it interpolates, to
+        the tolerance or to rounding level).
     """
 
     name: str
@@ -390,7 +397,12 @@ def run(problem: Problem, rule: Rule, lr: float | np.ndarray, loss: Loss | None,
 
 
 def _loop(ctx: Context, rule: Rule, lrs: np.ndarray, opts: Options) -> dict:
-    """The iteration: returns the per-run outcome and the history as arrays."""
+    """The iteration: returns the per-run outcome and the history as arrays.
+
+    Per-run state of the active runs (``below``, ``path``, ...) is kept aligned with
+    ``active`` and compacted with the working set, so a step costs a fixed handful of
+    small array operations besides the two products with ``X``.
+    """
     X, Y, n, d, k = ctx.X, ctx.Y, ctx.n, ctx.d, ctx.k
     tol, max_steps, patience, blowup = opts.tol, opts.max_steps, opts.patience, opts.blowup
     B = lrs.size
@@ -405,19 +417,23 @@ def _loop(ctx: Context, rule: Rule, lrs: np.ndarray, opts: Options) -> dict:
     r0 = float(np.linalg.norm(problem.residual(problem.W0)))
     floor = rounding_level(problem)
     thresh = max(tol * r0, floor) if tol > 0 else 0.0
+    # a run whose W no longer changes does not interpolate when its residual is above this
+    stuck = max(thresh, START_FACTOR * floor)
     at_once = tol > 0 and r0 <= START_FACTOR * floor
     limit = blowup * max(r0, np.finfo(float).tiny)
+    finite_limit = bool(np.isfinite(limit))
     slr = float(rule.stable_lr()) if hasattr(rule, "stable_lr") else 0.0
+    w0 = float(np.linalg.norm(problem.W0))
 
-    W_out = np.empty((B, d, k))
-    status = np.empty(B, dtype=object)
-    steps = np.zeros(B, dtype=int)
-    res_out, loss_out = np.zeros(B), np.zeros(B)
-    path, path_prev = np.zeros(B), np.zeros(B)
-    below = np.zeros(B, dtype=int)
-    stalled = np.zeros(B, dtype=bool)
+    # per active run: steps below tol in a row, path length (and before the last step), stall
+    below = np.zeros(B, dtype=np.int64)
+    path = path_prev = np.zeros(B)
+    stalled: np.ndarray | None = None  # created when a memoryless rule first leaves W unchanged
+    stall_length = np.zeros(B)  # length of that step (0: exactly zero)
+
+    out = {"W": np.empty((B, d, k)), "status": np.empty(B, dtype=object), "steps": np.zeros(B, dtype=int),
+           "residual": np.zeros(B), "loss": np.zeros(B), "path": np.zeros(B)}
     messages: list[str] = [""] * B
-
     grid = set(record_grid(max_steps, opts.n_record).tolist())
     h_steps: list[int] = []
     h_res: list[np.ndarray] = []
@@ -432,22 +448,23 @@ def _loop(ctx: Context, rule: Rule, lrs: np.ndarray, opts: Options) -> dict:
         R3 = R.reshape(n, Ba, k)
         res = np.sqrt(np.einsum("nbk,nbk->b", R3, R3))
 
-        bad = ~np.isfinite(res) | (res > limit)
+        bad = ~(res <= limit) if finite_limit else ~np.isfinite(res)  # NaN and inf fail "<= limit"
+        done = bad
+        conv = None
         if tol > 0:
-            inside = res <= thresh
-            below[active] = np.where(inside, below[active] + 1, 0)
-            conv = below[active] > patience
+            below = np.where(res <= thresh, below + 1, 0)
+            conv = below > patience
             if at_once and t == 0:
                 conv[:] = True
-        else:
-            inside = np.zeros(Ba, dtype=bool)
-            conv = inside.copy()
-        stall = stalled[active] & ~inside & (res > floor) & ~bad
-        done = conv | bad | stall
-        if t >= max_steps:
-            done[:] = True
+            done = done | conv
+        stall = None
+        if stalled is not None:
+            stall = stalled & (res > stuck) & ~bad
+            done = done | stall
+        at_end = t >= max_steps
+        any_done = at_end or np.count_nonzero(done) > 0
 
-        if t in grid or done.any():
+        if any_done or t in grid:
             rr, ll = np.full(B, np.nan), np.full(B, np.nan)
             rr[active] = res
             ll[active] = ctx.loss.pointwise(R).reshape(n, Ba, k).sum(axis=(0, 2))
@@ -456,41 +473,38 @@ def _loop(ctx: Context, rule: Rule, lrs: np.ndarray, opts: Options) -> dict:
             h_res.append(rr)
             h_loss.append(ll)
 
-        if done.any():
+        if any_done:
             Wcur, Wold = ctx.runs(Wa), ctx.runs(W_prev)
-            for j in np.flatnonzero(done):
+            for j in (range(Ba) if at_end else np.flatnonzero(done)):
                 b = active[j]
-                steps[b] = t
+                out["steps"][b] = t
                 rel = res[j] / r0 if r0 > 0 else 0.0
                 if bad[j]:
-                    _diverged(ctx, b, t, Wcur[j], Wold[j], res[j], r0, path, path_prev,
-                              W_out, res_out, loss_out)
-                    status[b] = "diverged"
+                    _diverged(ctx, out, b, Wcur[j], Wold[j], res[j], path[j], path_prev[j])
+                    out["status"][b] = "diverged"
                     hint = (f"; lr {lrs[b]:.3g} exceeds the stable step 2/(L_K beta ||X||^2) = {slr:.3g}"
                             if 0 < slr < lrs[b] else "")
                     messages[b] = (f"diverged at step {t}: the residual grew from {r0:.3g} to "
                                    f"{res[j]:.3g} (limit {blowup:g} times its start){hint}")
                     continue
-                W_out[b] = Wcur[j]
-                res_out[b] = res[j]
-                loss_out[b] = ctx.loss.value(R3[:, j, :])
-                if conv[j]:
-                    status[b] = "converged"
+                out["W"][b], out["residual"][b], out["path"][b] = Wcur[j], res[j], path[j]
+                out["loss"][b] = ctx.loss.value(R3[:, j, :])
+                if conv is not None and conv[j]:
+                    out["status"][b] = "converged"
                     messages[b] = _converged_message(t, rel, res[j], r0, floor, tol, patience, at_once)
                     if 0 < slr < lrs[b]:
                         messages[b] += (f"; caution: lr {lrs[b]:.3g} exceeds the stable step "
                                         f"{slr:.3g}, where an unstable mode damped to rounding level "
                                         "can regrow after many steps (check with tol=0 and more steps)")
-                elif stall[j]:
-                    status[b] = "stalled"
-                    reason = rule.stall_reason() if hasattr(rule, "stall_reason") else ""
-                    messages[b] = (f"stalled at step {t}: the step is exactly zero at relative residual "
-                                   f"{rel:.2e}, a fixed point that does not interpolate"
-                                   + (f" ({reason})" if reason else ""))
+                elif stall is not None and stall[j]:
+                    out["status"][b] = "stalled"
+                    messages[b] = _stalled_message(rule, t, rel, stall_length[j])
                 else:
-                    status[b] = "max_steps"
+                    out["status"][b] = "max_steps"
                     messages[b] = (f"stopped at max_steps = {max_steps} with relative residual "
                                    f"{rel:.2e} (tol {tol:g}): not converged")
+            if at_end:
+                break
             keep = ~done
             active = active[keep]
             if active.size == 0:
@@ -498,23 +512,38 @@ def _loop(ctx: Context, rule: Rule, lrs: np.ndarray, opts: Options) -> dict:
             rule.keep(keep)
             cols = ctx.columns(keep)
             Wa, Ya, lra, R = Wa[:, cols], Ya[:, cols], lra[cols], R[:, cols]
+            res, below, path, stall_length = res[keep], below[keep], path[keep], stall_length[keep]
+            stalled = None if stalled is None else stalled[keep]
 
         W_next, lengths = rule.step(Wa, R, lra, t + 1)
-        if rule.memoryless:
-            for j in np.flatnonzero(lengths == 0):
+        if rule.memoryless and (t % STALL_EVERY == 0 or np.count_nonzero(lengths) < lengths.size):
+            # a zero step, or one far below the size of W, may leave W unchanged: then W is a
+            # fixed point (checked at every zero step, and every STALL_EVERY steps for tiny ones)
+            for j in np.flatnonzero((lengths <= STALL_RATIO * (w0 + path)) & (res > stuck)):
                 c = slice(j * k, (j + 1) * k)
-                stalled[active[j]] = np.array_equal(W_next[:, c], Wa[:, c])
-        path_prev[active] = path[active]
-        path[active] += lengths
+                if np.array_equal(W_next[:, c], Wa[:, c]):
+                    stalled = np.zeros(active.size, dtype=bool) if stalled is None else stalled
+                    stalled[j], stall_length[j] = True, lengths[j]
+        path_prev, path = path, path + lengths
         W_prev, Wa = Wa, W_next
         t += 1
         if opts.progress and t % 50 == 0:
             bar.update(50)
             bar.set_postfix(active=active.size)
     bar.close()
-    return {"W": W_out, "status": status, "steps": steps, "residual": res_out, "loss": loss_out, "path": path,
-            "history_steps": np.array(h_steps), "residual_history": np.array(h_res),
-            "loss_history": np.array(h_loss), "messages": messages}
+    out.update({"history_steps": np.array(h_steps), "residual_history": np.array(h_res),
+                "loss_history": np.array(h_loss), "messages": messages})
+    return out
+
+
+def _stalled_message(rule: Rule, t: int, rel: float, length: float) -> str:
+    if length == 0:
+        reason = rule.stall_reason() if hasattr(rule, "stall_reason") else ""
+        return (f"stalled at step {t}: the step is exactly zero at relative residual {rel:.2e}, "
+                "a fixed point that does not interpolate" + (f" ({reason})" if reason else ""))
+    return (f"stalled at step {t}: the iterate no longer changes (its step, of length {length:.1e}, is below "
+            f"the rounding of W) at relative residual {rel:.2e}, a fixed point in floating point that does "
+            "not interpolate")
 
 
 def _converged_message(t: int, rel: float, res: float, r0: float, floor: float, tol: float,
@@ -530,20 +559,19 @@ def _converged_message(t: int, rel: float, res: float, r0: float, floor: float, 
             "what float64 resolves here")
 
 
-def _diverged(ctx: Context, b: int, t: int, Wcur: np.ndarray, Wold: np.ndarray, res: float, r0: float,
-              path: np.ndarray, path_prev: np.ndarray, W_out: np.ndarray, res_out: np.ndarray,
-              loss_out: np.ndarray) -> None:
+def _diverged(ctx: Context, out: dict, b: int, Wcur: np.ndarray, Wold: np.ndarray, res: float,
+              path: float, path_prev: float) -> None:
     """Store the last iterate of a diverged run whose residual, loss and path length are finite."""
-    if np.isfinite(res) and np.isfinite(path[b]) and np.all(np.isfinite(Wcur)):
+    if np.isfinite(res) and np.isfinite(path) and np.all(np.isfinite(Wcur)):
         R = ctx.X @ Wcur - ctx.Y
         value = ctx.loss.value(R)
         if np.isfinite(value):
-            W_out[b], res_out[b], loss_out[b] = Wcur, float(np.linalg.norm(R)), value
+            out["W"][b], out["residual"][b], out["loss"][b], out["path"][b] = Wcur, float(np.linalg.norm(R)), value, path
             return
     # the iterate before: its residual passed the test of the previous step
     R = ctx.X @ Wold - ctx.Y
-    W_out[b], res_out[b], loss_out[b] = Wold, float(np.linalg.norm(R)), ctx.loss.value(R)
-    path[b] = path_prev[b]
+    out["W"][b], out["residual"][b], out["loss"][b] = Wold, float(np.linalg.norm(R)), ctx.loss.value(R)
+    out["path"][b] = path_prev
 
 
 # ------------------------------------------------------------------ DSPGD
