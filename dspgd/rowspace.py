@@ -125,6 +125,14 @@ def _check_G(G: Array) -> Array:
     return G
 
 
+def _step(precond: Preconditioner, G: Array) -> tuple[Array, Array, float]:
+    """The checked gradient ``G``, the step ``P = grad K(G)`` and ``||P||_F``."""
+    precond = checks.preconditioner(precond)
+    G = _check_G(G)
+    P = precond.grad(G)
+    return G, P, float(np.linalg.norm(P))
+
+
 def span_defect(precond: Preconditioner, G: Array) -> float:
     """``||(I - P_G) grad K(G)||_F / ||grad K(G)||_F``: the part of the step outside ``col(G)``.
 
@@ -139,10 +147,7 @@ def span_defect(precond: Preconditioner, G: Array) -> float:
     G : ndarray, shape (d, k)
         A non-zero gradient.
     """
-    precond = checks.preconditioner(precond)
-    G = _check_G(G)
-    P = precond.grad(G)
-    nP = float(np.linalg.norm(P))
+    G, P, nP = _step(precond, G)
     if nP == 0:
         return 0.0
     U, s, _ = np.linalg.svd(G, full_matrices=False)
@@ -163,10 +168,7 @@ def isotropy_defect(precond: Preconditioner, G: Array) -> float:
     G : ndarray, shape (d, k)
         A non-zero gradient.
     """
-    precond = checks.preconditioner(precond)
-    G = _check_G(G)
-    P = precond.grad(G)
-    nP = float(np.linalg.norm(P))
+    G, P, nP = _step(precond, G)
     if nP == 0:
         return 0.0
     a = float(np.sum(P * G) / np.sum(G * G))
