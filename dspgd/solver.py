@@ -84,7 +84,8 @@ class Result:
     ``status``, ``steps``, ``residual``, ``loss``, ``path_length`` and
     ``message`` have length ``B``.
 
-    Every field is finite, except the history after a run stopped (NaN).
+    Every field is finite, except the history: NaN after a run stopped, and at
+    the step where a run diverged.
 
     Attributes
     ----------
