@@ -214,8 +214,9 @@ def rounding_level(problem: Problem) -> float:
 
     ``u = 2^-53`` is the unit roundoff; a computed ``||XW - Y||`` below this
     carries no more information. A run converges when its residual stays
-    below ``max(tol ||XW0 - Y||, rounding_level)``, and a ``W0`` whose
-    residual is within ``START_FACTOR`` rounding levels already interpolates.
+    below ``max(tol ||XW0 - Y||, rounding_level)``; a ``W0`` whose residual
+    is within 8 rounding levels already interpolates, and a run whose ``W``
+    no longer changes stalls only above 8 rounding levels.
     """
     return float(UNIT_ROUNDOFF * (problem.op_norm * np.linalg.norm(problem.W0) + np.linalg.norm(problem.Y)))
 
@@ -326,10 +327,10 @@ class Rule(Protocol):
         """Drop the state of the runs where the boolean mask ``keep`` (over the active runs) is False."""
 
     def stable_lr(self) -> float:
-        """The step-size bound of the method, for messages (0 if there is none)."""
+        """Optional: the step-size bound of the method, for messages (0 if there is none)."""
 
     def stall_reason(self) -> str:
-        """Why a zero step happens, for the message of a stalled run."""
+        """Optional: why a zero step happens, for the message of a stalled run."""
 
 
 # ------------------------------------------------------------------ the runner
