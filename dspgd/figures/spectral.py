@@ -234,8 +234,8 @@ def muon_runs(problems: list[Problem], lr, steps: int, record, *, bfloat16: bool
 
     Returns
     -------
-    Trace
-        Recorded at the steps ``record`` (see :class:`dspgd.rowspace.Trace`);
+    dspgd.rowspace.Trace
+        Recorded at the steps ``record``;
         its ``lr`` holds the learning rates of the first step.
 
     Raises
