@@ -192,7 +192,7 @@ def markdown_rows(rows: list[Row]) -> str:
         out.append(
             f"{badge} **{c.key}** · *{c.source}*{refs}\n"
             f": {c.statement}\n\n"
-            f"  Measured ${verdict_text(r)}$: {c.measure} (`{c.check.__name__}`).{err}\n"
+            f"  **Measured** ${verdict_text(r)}$: {c.measure} (`{c.check.__name__}`).{err}\n"
         )
     return "\n".join(out)
 
@@ -287,9 +287,9 @@ def _farthest(values, target: float) -> float:
 
 
 @claim("B11", "book: proposition",
-       r"$W_{\mathrm{GD}} = W_0 + X^\top(XX^\top)^{-1}(Y - XW_0)$ interpolates, its displacement lies in "
-       r"$\mathrm{range}(X^\top)$, and every interpolator $W$ has "
-       r"$\|W-W_0\|^2 = \|W_{\mathrm{GD}}-W_0\|^2 + \|W-W_{\mathrm{GD}}\|^2$.",
+       r"$W_{\mathrm{GD}} = W_0 + X^\top(XX^\top)^{-1}$ $(Y - XW_0)$ interpolates, its displacement lies in "
+       r"$\mathrm{range}(X^\top)$, and every interpolator $W$ has $\|W-W_0\|^2 =$ "
+       r"$\|W_{\mathrm{GD}}-W_0\|^2 + \|W-W_{\mathrm{GD}}\|^2$.",
        r"largest of: relative residual of $W_{\mathrm{GD}}$, relative part of $W_{\mathrm{GD}}-W_0$ outside "
        r"$\mathrm{range}(X^\top)$, relative Pythagoras gap over 20 random interpolators (numpy least squares "
        r"as the reference); $k\in\{1,3\}$, 2 seeds", "<=", 3e-14, "chapters/01_setting",
@@ -375,10 +375,11 @@ def check_adam_is_dspgd() -> float:
 
 
 @claim("B4", "book: proposition",
-       r"The three-point identity (Lemma) is algebra: it holds for any map standing in for $\nabla K$. "
-       r"What it needs from the package is that each `grad` is the gradient of its `value`.",
-       r"largest $|\frac{K(G+hV)-K(G-hV)}{2h} - \langle\nabla K(G),V\rangle|/(\|\nabla K(G)\|\,\|V\|)$, "
-       r"$h=10^{-5}$, over the 12 preconditioners, 40 random $G$ ($k=3$) and unit $V$ each",
+       r"The three-point identity is algebra: it holds for any map standing in for $\nabla K$. What "
+       r"makes it a statement about $K$ is that each `grad` of the package is the gradient of its `value`.",
+       r"largest gap between the central difference $\frac{K(G+hV)-K(G-hV)}{2h}$ and "
+       r"$\langle\nabla K(G),V\rangle$, relative to $\|\nabla K(G)\|$, with $h=10^{-5}$ and $\|V\|=1$, over "
+       r"the 12 preconditioners and 40 random $G$ ($k=3$)",
        "<=", 2e-9, "chapters/03_convergence", "lem-ch3-three-point")
 def check_gradients() -> float:
     G = _random_gradients(40, 3, seed=3, scales=(0.3, 30.0))
@@ -439,7 +440,7 @@ def check_monotone_loss() -> float:
 
 @claim("B15", "book: proposition",
        r"Under the hypotheses of the convergence proposition, the loss contracts by $1-\rho$ per step and "
-       r"$\|W_{t+1}-W_t\| \le \eta L_K r_0 (1-\rho)^{t/2}$.",
+       r"$\|W_{t+1}-W_t\| \le$ $\eta L_K r_0 (1-\rho)^{t/2}$.",
        r"largest ratio of a measured quantity to its bound: $\|W_{t+1}-W_t\|$ to the envelope and "
        r"$\mathcal{L}_t$ to $(1-\rho)^t\mathcal{L}_0$ ($t\ge1$), over the 8 smooth preconditioners at "
        r"$\eta/\eta_{\max}\in\{0.1, 0.5, 0.9\}$, while the loss is above $10^{-20}\mathcal{L}_0$ (rounding level below)", "<=", 1.0,
@@ -483,7 +484,7 @@ def check_flat_ball() -> float:
 @claim("B17", "book: proposition",
        r"For Adam, normalized GD, both clippings, the power and the spectral map, $\nabla^2K(0) = L_K I$: the "
        r"curvature at the interpolators is the Lipschitz constant, which is why $2/(L_K\beta)$ is sharp there.",
-       r"largest $\|\nabla K(hV)/h - L_K V\|/(L_K\|V\|)$ at $h=10^{-9}$ over 20 random $V$ ($k=3$), with "
+       r"largest $\|\nabla K(hV)/h - L_K V\|$, relative to $L_K\|V\|$, at $h=10^{-9}$ over 20 random $V$ ($k=3$), with "
        r"$L_K$ as the package declares it", "<=", 1e-8, "chapters/03_convergence", "rem-ch3-sharp")
 def check_curvature_at_zero() -> float:
     V = _random_gradients(20, 3, seed=5, scales=(1.0, 1.0))
@@ -536,8 +537,8 @@ def _entrywise_grid() -> dict:
        r"For an entrywise, non-quadratic $K$ (Adam with $\beta=0$, clipping by value) the limit "
        r"$W_\infty$ depends on the learning rate. (Not for every non-isotropic $K$: spectral and fixed "
        r"diagonal $K$ have step-size-free limits, rows B1 and B2.)",
-       r"smallest $\|W_\infty(0.8\,\eta_{\max})-W_\infty(0.05\,\eta_{\max})\|/\|W_0-W_{\mathrm{GD}}\|$ over "
-       r"the two preconditioners and 2 seeds", ">=", 5e-3, "chapters/04_lr_dependence", "rem-ch4-claim")
+       r"smallest distance between the limits at $\eta=0.8\,\eta_{\max}$ and $\eta=0.05\,\eta_{\max}$, "
+       r"relative to $\|W_0-W_{\mathrm{GD}}\|$, over the two preconditioners and 2 seeds", ">=", 5e-3, "chapters/04_lr_dependence", "rem-ch4-claim")
 def check_lr_dependence() -> float:
     runs = _entrywise_grid()
     if not all(r["ok"] for r in runs.values()):
@@ -619,8 +620,8 @@ def _isotropic_traces() -> list:
 
 
 @claim("B19", "book: proposition",
-       r"Along an isotropic run, $\frac{\|W_t-W_{\mathrm{GD}}\|}{\|W_0-W_{\mathrm{GD}}\|} \le "
-       r"\kappa(X)\,\frac{\|XW_t-Y\|}{\|XW_0-Y\|}$: a small residual certifies closeness to "
+       r"Along an isotropic run, $\|W_t-W_{\mathrm{GD}}\|/\|W_0-W_{\mathrm{GD}}\|$ is at most $\kappa(X)$ "
+       r"times the relative residual $\|XW_t-Y\|/\|XW_0-Y\|$: a small residual certifies closeness to "
        r"$W_{\mathrm{GD}}$.",
        r"largest ratio of the left side to the right side over every step with relative residual above "
        r"$10^{-12}$, GD, normalized GD, clipping by norm, 2 step sizes, $k=3$", "<=", 1.0,
@@ -1065,7 +1066,7 @@ def check_minibatch_diagonal() -> float:
 @claim("B36", "book: observation",
        r"For a non-quadratic coordinate-wise $K$ the mini-batch limit is a random variable: two seeds end "
        r"at different interpolators.",
-       r"$\|W_\infty^{\mathrm{seed}\,0}-W_\infty^{\mathrm{seed}\,1}\|/\|W_0-W_{\mathrm{GD}}\|$, Adam "
+       r"distance between the limits of seeds 0 and 1, relative to $\|W_0-W_{\mathrm{GD}}\|$, Adam "
        r"($\epsilon=0.1$), $b=5$", ">=", 0.05, "chapters/11_minibatch", "rem-ch11-seed")
 def check_minibatch_seed() -> float:
     prob = _problem(1, 0)
