@@ -312,6 +312,33 @@ def check_gd_solution() -> float:
     return worst
 
 
+@claim("B37", "book: observation",
+       r"On the toy problem (one equation, two unknowns, one step size for all), GD and normalized GD end "
+       r"at $W_{\mathrm{GD}}$; Adam ($\beta=0$) and clipping by value end at other interpolators, only "
+       r"slightly farther from $W_0$.",
+       r"largest ratio $\|W_0-W_\infty\|/\|W_0-W_{\mathrm{GD}}\|$ of the four runs of the chapter's figure "
+       r"(NaN unless GD and normalized GD end within $10^{-14}$ of $W_{\mathrm{GD}}$ and the other two "
+       r"at least $0.1\,\|W_0-W_{\mathrm{GD}}\|$ away)", "in", (1.03, 1.1), "chapters/01_setting",
+       "rem-ch1-toy-observation")
+def check_toy() -> float:
+    import inspect
+
+    from .figures import setting
+
+    prob = setting.toy_problem()
+    lr = inspect.signature(setting.toy_2d).parameters["lr"].default  # the figure's step size
+    dist, ratio = {}, {}
+    for p in setting.toy_methods():
+        res = solver.solve(prob, p, lr, tol=1e-12)
+        if not res.converged:
+            return float("nan")
+        W = sweeps.nearest_interpolator(prob, res.W)
+        dist[p.name], ratio[p.name] = theory.relative_distance(W, prob), theory.distance_ratio(W, prob)
+    if max(dist["gd"], dist["normalized"]) > 1e-14 or min(dist["adam"], dist["clip_value"]) < 0.1:
+        return float("nan")
+    return float(max(ratio.values()))
+
+
 # ============================================================== 2. preconditioners
 
 

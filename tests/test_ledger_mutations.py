@@ -313,6 +313,7 @@ def m_seed_not_passed(mp):
 
 KILLS = {
     "B11": m_gd_limit_untransposed,
+    "B37": m_adam_frobenius,
     "B12": m_power_sign_lost,
     "B13": m_clip_norm_columnwise,
     "B14": m_adam_eps_in_sqrt,
