@@ -45,7 +45,7 @@ class Claim:
     key : str
         Short identifier (``"C1"`` ... for the paper, ``"B..."`` for this book).
     source : str
-        One of :data:`SOURCES`.
+        One of ``SOURCES``.
     statement : str
         The claim in one or two sentences (Markdown with math).
     measure : str
