@@ -188,7 +188,7 @@ def markdown_rows(rows: list[Row]) -> str:
         c = r.claim
         badge = "{bdg-success}`pass`" if r.passed else "{bdg-danger}`FAIL`"
         refs = "".join(f" · {{prf:ref}}`{lab}`" for lab in c.refs)
-        err = f" The check raised `{r.error}`." if r.error else ""
+        err = " The check raised `{}`.".format(r.error.replace("`", "'")) if r.error else ""
         out.append(
             f"{badge} **{c.key}** · *{c.source}*{refs}\n"
             f": {c.statement}\n\n"
