@@ -325,15 +325,15 @@ def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[flo
             rec["param"] = key
         data["methods"][p.name] = rec
     for a in (ax, zx):
-        a.set_xlabel(r"scale $s$ of $W_0 - W_{\mathrm{GD}}$")
+        a.set_xlabel(r"scale $\xi$ of $W_0 - W_{\mathrm{GD}}$")
     ax.set_ylabel(r"$c$ (lines), observed ratio (markers)")
-    ax.set_title(rf"(a) $c$ and ratio against $s$, $\eta = {fraction:g}\,\eta_{{\mathrm{{stable}}}}$",
+    ax.set_title(rf"(a) $c$ and ratio against $\xi$, $\eta = {fraction:g}\,\eta_{{\mathrm{{stable}}}}$",
                  fontsize=10)
     zx.set_xscale("log")
     zx.axhline(1.0, color="0.35", lw=1)
     zx.set_ylabel(r"$\|W_0 - W_\infty\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$")
     zx.set_title("(b) the observed ratio alone", fontsize=10)
-    ex.set_xlabel(r"$\eta/\eta_{\mathrm{stable}}$ (scale $s = 1$)")
+    ex.set_xlabel(r"$\eta/\eta_{\mathrm{stable}}$ (scale $\xi = 1$)")
     ex.set_ylabel(r"$c$ (lines), observed ratio (markers)")
     ex.set_xlim(0, 1)
     ex.set_title(r"(c) $c$ and ratio against $\eta$", fontsize=10)

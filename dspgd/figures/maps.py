@@ -61,7 +61,7 @@ FORMULAS: dict[str, tuple[str, str]] = {
     "spectral_exact": (r"\mathrm{tr}\,(G^\top G)^{1/2}", r"UV^\top"),
     "diagonal": (r"\tfrac12\sum_{ij}D_{ij}\,g_{ij}^2", r"D\circ G"),
     "sign": (r"\sum_{ij}\lvert g_{ij}\rvert", r"\mathrm{sign}(g_{ij})"),
-    "flat_ball": (r"\tfrac12\max(0,\lVert G\rVert_F-1)^2", r"\max\!\big(0,1-\tfrac{1}{\lVert G\rVert_F}\big)\,G"),
+    "flat_ball": (r"\tfrac12(\lVert G\rVert_F-1)_+^2", r"(1-1/\lVert G\rVert_F)_+\,G"),
 }
 
 
