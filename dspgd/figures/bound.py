@@ -240,7 +240,7 @@ def _ratio_and_c(problem: Problem, p: Preconditioner, fractions: np.ndarray, tol
 
 
 @register("bound-scaling", chapter=_CHAPTER,
-          title="The constant c grows with the distance from W0 to W_GD and near the stable step; the ratio does not")
+          title="The constant c grows with the distance from W0 to W_GD and near the stable step; the ratio barely moves")
 def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[float, ...] = (1.0, 10.0, 100.0),
                   c_scales: tuple[float, float] = (1.0, 1000.0), fraction: float = 0.5,
                   eta_fractions: tuple[float, ...] = (0.5, 0.9, 0.97), c_fraction_max: float = 0.999,
