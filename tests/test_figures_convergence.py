@@ -27,7 +27,8 @@ def close(out: Figure) -> dict:
 
 
 def test_registered():
-    for name in ("convergence-curves", "iterates-settle", "step-size-bound", "nonsmooth-hover"):
+    for name in ("convergence-curves", "iterates-settle", "step-size-bound", "nonsmooth-hover",
+                 "flat-ball-stall"):
         assert name in REGISTRY
         assert REGISTRY[name].chapter == "chapters/03_convergence"
 
@@ -107,3 +108,22 @@ def test_nonsmooth_hover_small():
         assert v < 1e-12
     for frac in data["smooth_lr_fraction"].values():
         assert 0.4 < frac < 0.6
+
+
+def test_flat_ball_stall_small():
+    """The flat ball stops, exactly, short of the interpolators; GD on the same problem does not."""
+    data = close(convergence.flat_ball_stall(**SMALL, steps=300))
+    fl, g = data["flat"], data["gd"]
+    assert fl["first_zero_step"] > 0 and fl["zero_steps_after"]   # the step is exactly 0 from then on
+    assert fl["relative_residual"] > 0.05                          # not an interpolator
+    assert fl["distance_to_gd"] > 0.05                             # and not W_GD
+    # isotropic: the end point is in W0 + range(X^T), so its distance to W_GD is its distance to the set
+    assert fl["distance_to_gd"] == pytest.approx(fl["distance_to_interpolators"], rel=1e-9)
+    assert fl["grad_norm"] == pytest.approx(fl["radius"], rel=1e-12)  # it stopped on the sphere
+    assert g["relative_residual"] < 1e-13 and g["distance_to_gd"] < 1e-12
+
+
+def test_nonsmooth_preconditioners_are_dashed():
+    prob = convergence.book_problem(**SMALL)
+    for p in convergence.book_preconditioners(prob):
+        assert convergence._style(p)["ls"] == ("-" if p.smooth else "--")

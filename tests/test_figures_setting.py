@@ -139,6 +139,7 @@ def test_verify_agrees_with_flags_and_catches_false_flags():
         v = maps.verify(p, n_points=8)
         assert v["isotropic_ok"] and v["keeps_span_ok"], p
         assert v["min_descent"] >= 0.0, p
+        assert maps.formula_key(p) in maps.FORMULAS, p
     liar = dataclasses.replace(dspgd.adam(eps=0.1), isotropic=True)
     assert not maps.verify(liar, n_points=4)["isotropic_ok"]
     liar = dataclasses.replace(dspgd.clip_value(c=1.0), keeps_span=True)
@@ -147,8 +148,13 @@ def test_verify_agrees_with_flags_and_catches_false_flags():
 
 def test_preconditioner_table_is_complete_and_well_formed():
     main, checks, data = maps.preconditioner_table(n_points=5)
-    names = {r["name"] for r in data["rows"]}
-    assert names == set(maps.FORMULAS)
+    keys = {r["key"] for r in data["rows"]}
+    assert keys == set(maps.FORMULAS)       # every formula used, every row has one
+    exact = {r["key"]: r["label"] for r in data["rows"] if r["key"].endswith("_exact")}
+    assert set(exact) == {"normalized_exact", "spectral_exact"}
+    for key in exact:                       # the exact rows print formulas without epsilon
+        assert "epsilon" not in "".join(maps.FORMULAS[key])
+    assert "flat_ball" in keys
     assert data["all_flags_ok"]
     assert data["max_fd_error"] < 1e-6
     assert data["max_defect_flagged"] < 1e-12 < data["min_defect_unflagged"]

@@ -23,6 +23,7 @@ from ..preconditioners import (
     clip_norm,
     clip_value,
     diagonal,
+    flat_ball,
     gd,
     normalized,
     power,
@@ -40,6 +41,7 @@ __all__ = [
     "iterates_settle",
     "step_size_bound",
     "nonsmooth_hover",
+    "flat_ball_stall",
 ]
 
 _CHAPTER = "chapters/03_convergence"
@@ -92,8 +94,8 @@ def book_lr(problem: Problem, p: Preconditioner, loss: Loss, fraction: float = 0
 
 
 def _style(p: Preconditioner) -> dict:
-    dashed = (p.name == "normalized" and p.params.get("eps") == 0)
-    return {"color": color_of(p), "ls": "--" if dashed else "-", "lw": 1.6}
+    """Colour of the family; the non-smooth preconditioners dashed, the smooth ones solid."""
+    return {"color": color_of(p), "ls": "-" if p.smooth else "--", "lw": 1.6}
 
 
 @lru_cache(maxsize=8)
@@ -487,7 +489,7 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     a1.set_ylabel(r"$\|X^+(XW_t-Y)\|_F$")
     a1.set_ylim(1e-16, None)
     a1.legend(fontsize=7.5, loc="lower left")
-    a1.set_title(rf"(a) fixed step $h={example_step:g}$ vs smoothed", fontsize=10)
+    a1.set_title(rf"(a) fixed step length $\gamma={example_step:g}$ vs smoothed", fontsize=10)
 
     h = np.geomspace(step_lengths[0], step_lengths[1], int(step_lengths[2]))
     for p in exact:
@@ -502,9 +504,87 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
         data["slope"][p.name] = float(slope)
         data["mean_over_h"][p.name] = [float(v) for v in mean / h]
         data["cycle_gap"][p.name] = max(cycle_gap(prob, p, float(lr[j]), tr.W[j], loss) for j in range(h.size))
-    a2.set_xlabel(r"step length $h = \|W_{t+1}-W_t\|_F$")
+    a2.set_xlabel(r"step length $\gamma = \|W_{t+1}-W_t\|_F$")
     a2.set_ylabel(f"mean distance, last {tail} steps")
     a2.legend(fontsize=8, loc="upper left")
     a2.set_title("(b) hover distance vs step length", fontsize=10)
     data["h"] = [float(v) for v in h]
+    return Figure(fig, data)
+
+
+@register("flat-ball-stall", chapter=_CHAPTER,
+          title="A convex, smooth, isotropic K whose run stops short of the interpolators")
+def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, radius: float = 1.0,
+                    fraction: float = 0.5, steps: int = 400, floor: float = 1e-14,
+                    width: float = 7.4, height: float = 3.3) -> Figure:
+    """DSPGD with the flat ball ``K(G) = max(0, ||G||_F - radius)^2 / 2`` next to gradient descent.
+
+    Both run at ``fraction`` times the same bound ``2 / (L_K beta)`` (both
+    have ``L_K = 1``), squared loss, on the chapter's problem. (a) The
+    relative residual; (b) the step length ``||W_{t+1} - W_t||_F``, which for
+    the flat ball is ``lr (||G_t||_F - radius)`` while the gradient is
+    outside the ball and exactly 0 once it is inside. The stall is measured
+    here, from the recorded steps and residuals, not read from a solver
+    status.
+
+    Returns
+    -------
+    Figure
+        ``data["flat"]``: ``first_zero_step`` (first ``t`` with
+        ``W_{t+1} = W_t`` exactly; -1 if none), ``zero_steps_after`` (whether
+        every later step is 0 too), ``relative_residual``
+        (``||XW_T - Y|| / ||XW_0 - Y||``), ``distance_to_interpolators`` and
+        ``distance_to_gd`` (both relative to ``||W_0 - W_GD||``),
+        ``grad_norm`` (``||G(W_T)||_F``) and ``radius``; ``data["gd"]``:
+        ``steps``, ``relative_residual``, ``distance_to_gd``; ``lr``.
+    """
+    prob = book_problem(n, d, k, seed)
+    loss = squared()
+    pf, pg = flat_ball(radius), gd()
+    lr = fraction * theory.stable_lr(prob, pf, loss)
+    if not np.isclose(lr, fraction * theory.stable_lr(prob, pg, loss)):
+        raise AssertionError("the flat ball and GD should share the bound 2 / beta")
+    W_gd = theory.gd_limit(prob)
+    unit = float(np.linalg.norm(prob.W0 - W_gd))
+    fig, (a1, a2) = new_figure(1, 2, width=width, height=height)
+    data: dict = {"n": n, "d": d, "k": k, "fraction": fraction, "lr": float(lr), "steps": steps}
+    for p, tol in ((pg, floor), (pf, 0.0)):
+        tr = trajectory(prob, p, lr, steps, loss=loss, tol=tol)
+        rel = tr.residual[:, 0] / tr.residual[0, 0]
+        sn = tr.step_norm[:, 0]
+        W = tr.W[0]
+        st = {"color": color_of(p), "lw": 1.8, "label": "GD" if p is pg else p.label}
+        a1.semilogy(np.arange(rel.size), rel, **st)
+        ok = sn > 0
+        a2.semilogy(np.flatnonzero(ok), sn[ok], **st)
+        rec = {"relative_residual": float(rel[-1]),
+               "distance_to_gd": float(np.linalg.norm(W - W_gd)) / unit}
+        if p is pg:
+            rec["steps"] = int(sn.size)
+            data["gd"] = rec
+            continue
+        zero = np.flatnonzero(sn == 0)
+        T = int(zero[0]) if zero.size else -1
+        G = prob.X.T @ loss.grad(prob.residual(W))
+        rec.update(first_zero_step=T, zero_steps_after=bool(T >= 0 and np.all(sn[T:] == 0)),
+                   distance_to_interpolators=float(tr.distance[-1, 0]) / unit,
+                   grad_norm=float(np.linalg.norm(G)), radius=float(radius))
+        data["flat"] = rec
+        if T >= 0:
+            for a in (a1, a2):
+                a.axvline(T, color=color_of(p), lw=0.9, ls=":")
+            a2.annotate(f"step exactly 0\nfrom $t={T}$ on", xy=(T, sn[T - 1]), xytext=(8, 22),
+                        textcoords="offset points", ha="left", va="bottom", fontsize=8.5, color="0.25",
+                        arrowprops={"arrowstyle": "->", "color": "0.4"})
+            a1.annotate(f"stalls at {rel[-1]:.3f}", xy=(steps, rel[-1]), xytext=(0, 6),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color="0.25")
+    a1.set_ylabel(r"$\|XW_t-Y\|_F \,/\, \|XW_0-Y\|_F$")
+    a2.set_ylabel(r"$\|W_{t+1}-W_t\|_F$")
+    for a in (a1, a2):
+        a.set_xlabel("step $t$")
+        a.set_xlim(0, steps)
+    a1.set_ylim(3e-16, 3)
+    a1.set_title("(a) residual", fontsize=10)
+    a2.set_title("(b) step length (zero steps not drawn)", fontsize=10)
+    a1.legend(fontsize=8.5, loc="lower left")
     return Figure(fig, data)

@@ -195,6 +195,8 @@ def lr_dependence(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 
         "diagonal_increment_max": dg["increment_max"],
         "diagonal_distance_min": dg["rel_distance_min"], "diagonal_distance_max": dg["rel_distance_max"],
         "steps_max": int(max(v["steps_max"] for v in data["methods"].values())),
+        # the slopes of panel (c) are fitted over the larger step of each halving pair
+        "increment_decades": float(np.log10(max(xs) / min(xs))),
     })
     return Figure(fig, data)
 
@@ -236,7 +238,7 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
     all_conv = True
     for ax, family, key, grid, xlabel in (
         (axes[0], "adam", "eps", adam_eps, r"Adam$_{\beta=0}$ $\epsilon$"),
-        (axes[1], "clip_value", "c", clip_c, r"clipping level $c$"),
+        (axes[1], "clip_value", "c", clip_c, r"clipping level $\tau$"),
     ):
         D = np.empty((len(grid), len(seeds), len(fr)))
         rel_effect = np.empty((len(grid), len(seeds)))
@@ -259,9 +261,10 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
         ax.set_ylim(bottom=0)
         eta_spread = np.ptp(D, axis=2).max(axis=1)  # worst seed, per parameter value
         lowest = D[:, :, int(np.argmin(fr))].mean(axis=1)
-        axes[2].plot(g, np.exp(np.log(rel_effect).mean(axis=1)), color=color_of(family),
+        effect_mean = np.exp(np.log(rel_effect).mean(axis=1))  # geometric mean over seeds, as drawn
+        axes[2].plot(g, effect_mean, color=color_of(family),
                      marker="o", lw=1.6, label=r"Adam$_{\beta=0}$, $x=\epsilon$" if family == "adam"
-                     else r"clip by value, $x=c$")
+                     else r"clip by value, $x=\tau$")
         for j in range(len(seeds)):
             axes[2].plot(g, rel_effect[:, j], color=color_of(family), lw=0.7, alpha=0.35)
         data["families"][family] = {
@@ -272,6 +275,9 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
             "eta_spread_max": float(eta_spread.max()),
             "rel_effect": rel_effect.tolist(),
             "rel_effect_max": float(rel_effect.max()), "rel_effect_min": float(rel_effect.min()),
+            "rel_effect_mean": effect_mean.tolist(),
+            "rel_effect_mean_at_min": float(effect_mean[np.argmin(g)]),
+            "rel_effect_mean_at_max": float(effect_mean[np.argmax(g)]),
             "distance_small_lr_min": float(lowest.min()), "distance_small_lr_max": float(lowest.max()),
             "param_at_min": float(g[np.argmin(lowest)]), "param_at_max": float(g[np.argmax(lowest)]),
         }
@@ -287,7 +293,7 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
     axes[2].set_xscale("log")
     axes[2].set_yscale("log")
     axes[2].xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    axes[2].set_xlabel(r"threshold $x$ ($\epsilon$ or $c$)")
+    axes[2].set_xlabel(r"threshold $x$ ($\epsilon$ or $\tau$)")
     axes[2].set_ylabel(r"$\|W_\infty(\eta_{\max}) - W_\infty(\eta_{\min})\| \,/\, \|W_\infty(\eta_{\min}) - W_{\mathrm{GD}}\|$",
                        fontsize=9)
     axes[2].set_title(r"(c) $\eta$ effect relative to the bias", fontsize=10)

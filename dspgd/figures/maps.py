@@ -12,8 +12,8 @@ import numpy as np
 
 from ..losses import Loss, squared
 from ..plotting import color_of, new_figure
-from ..preconditioners import (Preconditioner, adam, clip_norm, clip_value, diagonal, gd, normalized, power,
-                               sign, spectral)
+from ..preconditioners import (Preconditioner, adam, clip_norm, clip_value, diagonal, flat_ball, gd, normalized,
+                               power, sign, spectral)
 from ..problem import Problem, gaussian_problem
 from . import Figure, register
 
@@ -27,6 +27,7 @@ __all__ = [
     "span_defect",
     "min_descent_product",
     "verify",
+    "formula_key",
     "preconditioner_table",
     "adam_algorithm1_path",
     "adam_check",
@@ -42,20 +43,32 @@ FD_STEP = 1e-6
 D_RANGE = (0.5, 2.0)
 
 #: ``K(G)`` and ``grad K(G)`` of each family, in LaTeX (no ``|``: the strings go into Markdown tables).
-#: Two scalar functions are named, not spelled out: ``hub_c(s)`` (``s^2/2`` for ``|s| <= c``,
-#: ``c|s| - c^2/2`` beyond) and ``a_eps(s) = |s| - eps log(1 + |s|/eps)``.
+#: Keys are family names, with ``_exact`` for the unsmoothed (``eps = 0``) variants. The clipping
+#: level is written ``tau`` (the code argument is ``c``). Two scalar functions are named, not spelled
+#: out: ``hub_tau(s)`` (``s^2/2`` for ``|s| <= tau``, ``tau|s| - tau^2/2`` beyond) and
+#: ``a_eps(s) = |s| - eps log(1 + |s|/eps)``.
 FORMULAS: dict[str, tuple[str, str]] = {
     "gd": (r"\tfrac12\lVert G\rVert_F^2", r"G"),
     "normalized": (r"\sqrt{\lVert G\rVert_F^2+\epsilon^2}", r"G/\sqrt{\lVert G\rVert_F^2+\epsilon^2}"),
-    "clip_norm": (r"\mathrm{hub}_c(\lVert G\rVert_F)", r"\min\!\big(1,\tfrac{c}{\lVert G\rVert_F}\big)\,G"),
+    "normalized_exact": (r"\lVert G\rVert_F", r"G/\lVert G\rVert_F"),
+    "clip_norm": (r"\mathrm{hub}_\tau(\lVert G\rVert_F)",
+                  r"\min\!\big(1,\tfrac{\tau}{\lVert G\rVert_F}\big)\,G"),
     "adam": (r"\sum_{ij}a_\epsilon(g_{ij})",
              r"g_{ij}/(\lvert g_{ij}\rvert+\epsilon)"),
-    "clip_value": (r"\sum_{ij}\mathrm{hub}_c(g_{ij})", r"\mathrm{clip}(g_{ij},-c,c)"),
+    "clip_value": (r"\sum_{ij}\mathrm{hub}_\tau(g_{ij})", r"\mathrm{clip}(g_{ij},-\tau,\tau)"),
     "power": (r"\tfrac1q\sum_{ij}(g_{ij}^2+\epsilon^2)^{q/2}", r"g_{ij}\,(g_{ij}^2+\epsilon^2)^{q/2-1}"),
     "spectral": (r"\mathrm{tr}\,(G^\top G+\epsilon^2 I)^{1/2}", r"G\,(G^\top G+\epsilon^2 I)^{-1/2}"),
+    "spectral_exact": (r"\mathrm{tr}\,(G^\top G)^{1/2}", r"UV^\top"),
     "diagonal": (r"\tfrac12\sum_{ij}D_{ij}\,g_{ij}^2", r"D\circ G"),
     "sign": (r"\sum_{ij}\lvert g_{ij}\rvert", r"\mathrm{sign}(g_{ij})"),
+    "flat_ball": (r"\tfrac12(\lVert G\rVert_F-1)_+^2", r"(1-1/\lVert G\rVert_F)_+\,G"),
 }
+
+
+def formula_key(p: Preconditioner) -> str:
+    """The key of ``p`` in :data:`FORMULAS`: its family, with ``_exact`` when it has ``eps = 0``."""
+    exact = "eps" in p.params and np.ndim(p.params["eps"]) == 0 and p.params["eps"] == 0
+    return p.name + ("_exact" if exact else "")
 
 
 def table_preconditioners(d: int = 5, k: int = 3, seed: int = 0) -> list[Preconditioner]:
@@ -63,13 +76,14 @@ def table_preconditioners(d: int = 5, k: int = 3, seed: int = 0) -> list[Precond
 
     Smoothed and exact variants both appear where the package has both.
     The fixed diagonal uses a random ``D`` of shape ``(d, k)`` with entries
-    uniform in ``D_RANGE`` (seeded).
+    uniform in ``D_RANGE`` (seeded); the flat ball (the counterexample of the
+    chapter on convergence) has radius 1.
     """
     D = np.random.default_rng(seed).uniform(*D_RANGE, size=(d, k))
     return [
         gd(), normalized(eps=1e-2), normalized(eps=0.0), clip_norm(c=1.0),
         adam(eps=1e-3), clip_value(c=1.0), power(q=1.5, eps=1e-2),
-        spectral(eps=1e-2), spectral(eps=0.0), diagonal(D), sign(),
+        spectral(eps=1e-2), spectral(eps=0.0), diagonal(D), sign(), flat_ball(1.0),
     ]
 
 
@@ -220,9 +234,10 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
     ]
     data: dict = {"d": d, "k": k, "n_points": n_points, "rows": []}
     for p in table_preconditioners(d, k, seed):
-        if p.name not in FORMULAS:
-            raise KeyError(f"no formula for family {p.name!r}")
-        K, dK = FORMULAS[p.name]
+        key = formula_key(p)
+        if key not in FORMULAS:
+            raise KeyError(f"no formula for {key!r}")
+        K, dK = FORMULAS[key]
         v = verify(p, d, k, n_points, seed)
         lip = rf"$\max D_{{ij}}$ $= {p.lipschitz:.2g}$" if p.name == "diagonal" else _tex_num(p.lipschitz)
         rows_main.append(f"| {p.label} | ${K}$ | ${dK}$ | {lip} | {_tex_num(v['fd_error'], 1)} |")
@@ -230,7 +245,7 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
             f"| {p.label} | {_yes(p.isotropic)} ({_tex_num(v['radial_defect'], 1)}) "
             f"| {_yes(p.keeps_span)} ({_tex_num(v['span_defect'], 1)}) | {_tex_num(v['min_descent'])} |"
         )
-        data["rows"].append({"name": p.name, "label": p.label, "isotropic": bool(p.isotropic),
+        data["rows"].append({"name": p.name, "key": key, "label": p.label, "isotropic": bool(p.isotropic),
                              "keeps_span": bool(p.keeps_span), "lipschitz": float(p.lipschitz), **v})
     rows = data["rows"]
     data["n_rows"] = len(rows)
@@ -325,7 +340,7 @@ def _entrywise_map(p: Preconditioner, g: np.ndarray) -> np.ndarray:
 
 @register("maps-1d", chapter=_CHAPTER, title="Entrywise preconditioners as scalar maps")
 def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, float] = (0.1, 0.01),
-            clip: float = 1.0, q: float = 1.5, power_eps: float = 1e-2, n_grid: int = 2001,
+            clip: float = 0.5, q: float = 1.5, power_eps: float = 1e-2, n_grid: int = 2001,
             width: float = 7.0, height: float = 3.3) -> Figure:
     """The scalar maps ``g -> grad K(g)`` of the entrywise preconditioners, with the identity (GD).
 

@@ -86,7 +86,8 @@ def toy_2d(*, x: tuple[float, float] = (1.0, 0.4), y: float = 2.0, w0: tuple[flo
         "clip_value": dict(marker="D", ms=4.5, lw=1.6, zorder=5),
     }
     data: dict = {"x": [float(v) for v in xv], "y": float(y), "w0": [float(v) for v in w0v],
-                  "w_gd": [float(v) for v in wgd], "lr": float(lr), "dist_w0_wgd": dist0, "methods": {}}
+                  "w_gd": [float(v) for v in wgd], "lr": float(lr), "dist_w0_wgd": dist0,
+                  "adam_eps": float(adam_eps), "methods": {}}
     ends = []
     for p in methods:
         res = solve(prob, p, lr, tol=tol)
