@@ -498,7 +498,7 @@ def check_rate_envelope() -> float:
        r"(convex, isotropic, 1-smooth, $\nabla K(0)=0$) stops DSPGD at a point that does not interpolate.",
        r"relative residual $\|XW-Y\|/\|XW_0-Y\|$ of the point where the run stops (every step of the last "
        r"800 of 1000 is exactly zero, else NaN), `flat_ball(1)` at $\eta=\eta_{\max}/2$, $n=20$, $d=100$, "
-       "seed 0", "in", (0.18, 0.22), "chapters/03_convergence")
+       "seed 0", "in", (0.18, 0.22), "chapters/03_convergence", "prop-ch3-flat-ball")
 def check_flat_ball() -> float:
     prob = _problem(1, 0)
     p = pc.flat_ball(1.0)
@@ -872,6 +872,27 @@ def check_muon_float64() -> float:
     prob = _problem(3, 0)
     tr = rowspace.muon_trace(prob, 0.05, steps=500, backend="numpy")
     return float(np.max(tr.rowspace)) / _EPS
+
+
+@claim("B38", "book: proposition",
+       r"Decoupled weight decay $\lambda$ shrinks the null-space part of Muon's iterate by exactly "
+       r"$(1-\eta\lambda)$ a step, so the run forgets the part of $W_0$ outside the row space.",
+       r"largest relative deviation of $\|P_{\mathrm{null}}W_T\|/\|P_{\mathrm{null}}W_0\|$ from "
+       r"$(1-\eta\lambda)^T$, float64 Muon with $\lambda=0.1$ at $(\eta, T) = (0.05, 300)$ and $(0.02, 500)$ ($k=3$)",
+       "<=", 2e-15, "chapters/07_spectral", "rem-ch7-weight-decay")
+def check_weight_decay() -> float:
+    from .figures import spectral as spectral_figures
+
+    prob = _problem(3, 0)
+    lam = 0.1
+    null0 = np.linalg.norm(_null_part(prob.X, prob.W0))
+    worst = 0.0
+    for lr, steps in ((0.05, 300), (0.02, 500)):
+        tr = spectral_figures.muon_runs([prob], np.array([lr]), steps, [0, steps], bfloat16=False,
+                                        weight_decay=lam)
+        kept = np.linalg.norm(_null_part(prob.X, tr.W[0])) / null0
+        worst = max(worst, abs(kept / (1.0 - lr * lam) ** steps - 1.0))
+    return worst
 
 
 # ============================================================== 8. Adam with memory

@@ -261,6 +261,16 @@ def m_newton_schulz_float32(mp):
                    .astype(np.float32).astype(np.float64))
 
 
+def m_weight_decay_without_lr(mp):
+    """Muon's decoupled weight decay forgets the learning rate: ``W <- (1 - wd) W``."""
+    from dspgd.figures import spectral as spectral_figures
+
+    def wrap(real, problems, lr, *a, weight_decay=0.0, **kw):
+        return real(problems, lr, *a, weight_decay=np.asarray(weight_decay) / np.asarray(lr), **kw)
+
+    _patch_factory(mp, spectral_figures, "muon_runs", wrap)
+
+
 def m_momentum_buffer_ones(mp):
     """The momentum buffer starts at ones instead of zeros."""
     def start(self, B, d, k):
@@ -342,6 +352,7 @@ KILLS = {
     "B25": m_spectral_float32,
     "B26": m_bfloat16_no_rounding,
     "B27": m_newton_schulz_float32,
+    "B38": m_weight_decay_without_lr,
     "B7": m_momentum_buffer_ones,
     "B8": m_adam_scalar_second_moment,
     "B28": m_adam_scalar_second_moment,
