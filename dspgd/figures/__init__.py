@@ -102,8 +102,6 @@ def _glue_in_book(out: Figure, key: str) -> None:
     from IPython.display import display
     from myst_nb.ext.glue import GLUE_PREFIX
 
-    # what Jupyter's inline backend shows, whatever the backend of this process
-    bundle = {"image/png": print_figure(out.fig, "png", bbox_inches="tight", base64=True), "text/plain": repr(out.fig)}
     metadata: dict[str, Any] = {"scrapbook": {"name": key, "mime_prefix": GLUE_PREFIX}}
     entry = out.entry
     if entry is not None:
@@ -118,7 +116,11 @@ def _glue_in_book(out: Figure, key: str) -> None:
             # the running cell's number: IPython counts the cell before running it
             "execution_count": shell.execution_count - 1 if shell is not None else None,
         }
+        # saved before anything else draws the figure: the files are then exactly
+        # those that `python -m dspgd reproduce` writes
         _save_for_site(out, entry)
+    # what Jupyter's inline backend shows, whatever the backend of this process
+    bundle = {"image/png": print_figure(out.fig, "png", bbox_inches="tight", base64=True), "text/plain": repr(out.fig)}
     display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
