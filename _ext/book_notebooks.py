@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -176,7 +177,9 @@ def add_notebook(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Export the page's notebook and link it under the page's title."""
     if app.builder.format != "html":
         return
+    t0 = time.perf_counter()
     path = export_page(app, doctree, docname)
+    _SECONDS[0] += time.perf_counter() - t0
     if path is None:
         return
     app.env.dspgd_notebooks = getattr(app.env, "dspgd_notebooks", set()) | {docname}
@@ -209,9 +212,20 @@ def add_download_button(app: Sphinx, pagename: str, templatename: str, context: 
             })
 
 
+#: Time spent exporting notebooks in this process (reported at the end of the build).
+_SECONDS = [0.0]
+
+
+def report(app: Sphinx, exception: Exception | None) -> None:
+    n = len(getattr(app.env, "dspgd_notebooks", ()))
+    if exception is None and n:
+        logger.info(f"notebooks: {n} pages exported to {NOTEBOOK_FOLDER}/ in {_SECONDS[0]:.1f} s")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("myst_nb")
     app.connect("doctree-resolved", add_notebook)
+    app.connect("build-finished", report)
     # after the theme's own download buttons (sphinx-book-theme adds them at priority 501)
     app.connect("html-page-context", add_download_button, priority=502)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": False}

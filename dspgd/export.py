@@ -10,8 +10,9 @@ plain Markdown that Jupyter renders as the page does:
 
 * glued values are substituted, with their format specs
   (``{glue:text}`ch10-slope:.3f``` becomes ``1.002``);
-* a ``{glue:figure}`` becomes the figure (as an attachment of the cell) and
-  its numbered caption;
+* a ``{glue:figure}`` becomes its numbered caption, after the figure (an
+  attachment of the cell), unless the figure is the output of the code cells
+  just before (then the caption says "(above)");
 * ``prf:`` blocks become a bold heading with the number the page gives them
   (``**Proposition 10.1** (title)``) followed by their text; proofs start
   with *Proof.* and end with ∎; admonitions become a bold title and text;
@@ -111,6 +112,9 @@ class Context:
     blocks: Sequence[str] = ()
     problems: list[str] = field(default_factory=list)
     cited: list[str] = field(default_factory=list)
+    #: Figures shown as outputs of the code cells since the last Markdown cell:
+    #: their captions refer to them instead of showing them again.
+    shown_above: set[str] = field(default_factory=set)
     _next_block: int = 0
 
     # -- to be refined by subclasses -------------------------------------------------
@@ -374,9 +378,11 @@ def _figure_markdown(d: _Directive, ctx: Context, attachments: dict[str, dict[st
     if label and heading is None:
         ctx.problems.append(f"figure {label!r}: number not resolved")
     caption = convert_markdown(d.body, ctx, attachments) if d.body else ""
-    lines = []
+    lines, above = [], False
     if out is None:
         ctx.problems.append(f"glued figure {key!r} not found")
+    elif key in ctx.shown_above:
+        above = True
     else:
         data = out.get("data", {})
         mime = next((m for m in ("image/png", "image/jpeg", "image/svg+xml") if m in data), None)
@@ -388,7 +394,7 @@ def _figure_markdown(d: _Directive, ctx: Context, attachments: dict[str, dict[st
             name = f"{key}.{mime.split('/')[1].split('+')[0]}"
             attachments[name] = {mime: _text(data[mime])}
             lines.append(f"![{_escape_alt(alt)}](attachment:{name})")
-    head = f"**{heading}**" if heading else "**Figure.**"
+    head = (f"**{heading}**" if heading else "**Figure.**") + (" (above)" if above else "")
     lines.append(_lead(caption, head) if caption else head)
     return "\n\n".join(lines)
 
@@ -475,8 +481,10 @@ def convert_markdown(text: str, ctx: Context, attachments: dict[str, dict[str, s
 
 
 def leftover_syntax(markdown: str) -> list[str]:
-    """MyST syntax left in converted Markdown: roles, directive fences, targets."""
-    found = re.findall(r"\{[A-Za-z][\w:+.-]*\}`[^`\n]*`?", markdown)
+    """MyST roles and directive fences left in converted Markdown (code spans and code blocks excepted)."""
+    prose = re.sub(r"^(`{3,}|~{3,})(?![^\n]*\{)[^\n]*\n.*?^\1[ \t]*$", "", markdown, flags=re.M | re.S)
+    prose = _INLINE.sub(lambda m: m.group(0) if m.group("role") else "", prose)
+    found = re.findall(r"\{[A-Za-z][\w:+.-]*\}`[^`\n]*`?", prose)
     found += re.findall(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{[^}]*\}.*$", markdown, flags=re.M)
     return found
 
@@ -513,8 +521,9 @@ def _export_code_cell(cell: Any, figures: dict[int | None, list[tuple[str, dict]
         if re.search(r"""["']""" + re.escape(key) + r"""["']""", _text(cell.source)):
             glued += [kv for kv in figures[None] if kv[0] == key]
             figures[None] = [kv for kv in figures[None] if kv[0] != key]
-    for _, o in glued:
+    for key, o in glued:
         outputs.append(nbformat.from_dict(o))
+        ctx.shown_above.add(key)
     cell = copy.deepcopy(cell)
     cell.outputs = outputs
     meta = cell.setdefault("metadata", {})
@@ -557,6 +566,7 @@ def export_notebook(nb: Any, ctx: Context, *, header: str = "", footer_title: st
         if cell.cell_type == "markdown":
             attachments: dict[str, dict[str, str]] = {}
             text = convert_markdown(_text(cell.source), ctx, attachments)
+            ctx.shown_above = set()
             if not text.strip():
                 continue
             new = nbformat.v4.new_markdown_cell(text)

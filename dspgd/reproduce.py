@@ -45,7 +45,7 @@ SIGNIFICANT_DIGITS = 12
 #: File formats written for every figure.
 FORMATS = ("png", "pdf")
 
-#: Resolution of the PNGs: twice the 110 dpi of the figures on the book's
+#: Dots per inch of the PNGs, twice the 110 dpi of the figures on the book's
 #: pages, so that a figure enlarged on a phone stays legible.
 PNG_DPI = 220
 

@@ -200,6 +200,8 @@ def test_leftover_syntax_finds_roles_and_fences():
     assert leftover_syntax("a {glue:text}`k` b") == ["{glue:text}`k`"]
     assert leftover_syntax("```{prf:lemma} L\nx\n```") == ["```{prf:lemma} L"]
     assert leftover_syntax("plain $x$ and `code`") == []
+    assert leftover_syntax("markup such as `{glue:text}` in code") == []
+    assert leftover_syntax("```python\nglue('{glue:text}`x`')\n```") == []
 
 
 def notebook() -> nbformat.NotebookNode:
@@ -238,7 +240,8 @@ def test_export_notebook(ctx):
     assert [o.output_type for o in setup.outputs] == ["display_data"], "stderr dropped, the glued figure shown"
     assert setup.outputs[0].data["image/png"] == PNG and not setup.outputs[0].metadata
     assert out.cells[3].outputs[0].text == "1\n"
-    assert "attachment:fig-small.png" in out.cells[4].source and "fig-small.png" in out.cells[4].attachments
+    assert out.cells[4].source == "**Fig. 10.1** (above) Caption.", "shown just above: not repeated"
+    assert "attachments" not in out.cells[4]
     assert out.cells[5].source == "## References\n\n- entry for ghane2026dual."
     assert [c.id for c in out.cells] == [f"cell-{i}" for i in range(6)]
     assert ctx.problems == []
@@ -251,3 +254,12 @@ def test_figure_without_execution_count_is_placed_by_its_key(ctx):
     out = export_notebook(notebook(), ctx)
     assert any(o.get("data", {}).get("image/png") for o in out.cells[1].outputs)
     assert ctx.problems == []
+
+
+def test_a_figure_far_from_its_cell_is_shown_with_its_caption(ctx):
+    nb = notebook()
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell("Some prose between the code and the figure."))
+    out = export_notebook(nb, ctx)
+    fig = out.cells[-2]
+    assert fig.source.startswith("![Distances fall with the step.](attachment:fig-small.png)\n\n**Fig. 10.1** Caption.")
+    assert fig.attachments == {"fig-small.png": {"image/png": PNG}}

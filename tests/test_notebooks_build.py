@@ -59,10 +59,8 @@ def test_the_notebook_reads_like_the_page(built):
     assert "Ghane et al. [2026] show" in md and "[Boyd and Vandenberghe, 2004]" in md
     refs = nb.cells[-1].source
     assert refs.startswith("## References") and "Convex Optimization" in refs and "Hassibi" in refs
-    # the figure: an attachment where the page shows it, with its caption and alt text
-    fig_cell = next(c for c in nb.cells if c.cell_type == "markdown" and "attachment:" in c.source)
-    assert "**Fig. 1** The toy picture" in fig_cell.source
-    assert "fig-fx-toy.png" in fig_cell.attachments
+    # the caption, after the cell that draws the figure
+    assert "**Fig. 1** (above) The toy picture" in md
 
 
 def test_the_notebook_carries_the_outputs_and_the_hidden_cells(built):

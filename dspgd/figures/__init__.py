@@ -155,6 +155,7 @@ class Entry:
 
     @property
     def qualname(self) -> str:
+        """The figure function's full name, ``dspgd.figures.module.function``."""
         return f"{self.func.__module__}.{self.func.__name__}"
 
     @property
