@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 
 import matplotlib
 
@@ -14,7 +16,7 @@ import pytest
 
 from dspgd import figures, gluing
 from dspgd.figures import ALT_PENDING, Figure
-from dspgd.reproduce import to_jsonable
+from dspgd.reproduce import PNG_DPI, to_jsonable
 
 NAME = "test-gluing-line"
 
@@ -120,6 +122,10 @@ def test_figure_glue_in_the_book(line, inside, tmp_path):
     assert d["function"].endswith("draw_line") and d["arguments"] == []
     folder = tmp_path / "_figures"
     assert sorted(p.name for p in folder.iterdir()) == [f"{NAME}.json", f"{NAME}.pdf", f"{NAME}.png"]
+    png = (folder / f"{NAME}.png").read_bytes()
+    assert base64.b64decode(bundle["application/papermill.record/image/png"]) == png, "the page shows the saved PNG"
+    width = struct.unpack(">I", png[16:20])[0]
+    assert meta["image/png"] == {"width": round(width * out.fig.dpi / PNG_DPI)}
     rec = json.loads((folder / f"{NAME}.json").read_text())
     assert rec["data"] == to_jsonable(out.data)
     assert rec["files"] == [f"{NAME}.png", f"{NAME}.pdf"] and rec["command"] == d["command"]
