@@ -171,3 +171,21 @@ def test_every_new_figure_of_the_book_has_its_own_alt_text():
                      and e.alt == e.title)
     assert not missing, f"figures registered without alt= (one sentence saying what the figure shows): {missing}"
     assert ALT_PENDING <= set(reg), f"ALT_PENDING names figures that do not exist: {sorted(ALT_PENDING - set(reg))}"
+
+
+def test_a_kernel_without_ipywidgets_imports_dspgd_without_warnings():
+    """tqdm.auto warns "IProgress not found" in a kernel without ipywidgets; importing dspgd must not."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    hide = "import sys\nsys.modules['ipywidgets'] = None  # as if ipywidgets were not installed"
+    check = "import dspgd\nfrom tqdm.auto import tqdm\nprint(sorted({c.__module__ for c in tqdm.__mro__}))"
+    # the same import without dspgd's precaution, to show that the warning is real
+    control = "import importlib, warnings\nwarnings.simplefilter('always')\nimport tqdm.autonotebook as m\nimportlib.reload(m)"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (hide, check, control)])
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    out = nb.cells[1].outputs
+    assert [o.name for o in out] == ["stdout"], [o.get("text", "") for o in out]
+    assert "tqdm.notebook" not in out[0].text and "tqdm.std" in out[0].text, "the fallback: text progress bars"
+    warned = [o.text for o in nb.cells[2].outputs if o.get("name") == "stderr"]
+    assert warned and "IProgress not found" in warned[0]
