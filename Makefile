@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: book test unit browser figures bench clean
+.PHONY: book test unit browser figures bench clean lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep.py
+
+# JupyterLab, with the chapters' .md files opening as notebooks (jupytext).
+# Options go to `jupyter lab`, e.g. make lab LAB_ARGS="--no-browser --port 8899"
+LAB_STAMP := $(VENV)/.lab-installed
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(LAB_STAMP): $(STAMP) requirements-lab.txt
+	@echo "installing JupyterLab, jupytext and ipywidgets (requirements-lab.txt) into $(VENV)"
+	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	mkdir -p $(dir $(LAB_SETTINGS))
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS)
 
 clean:
 	rm -rf _build

@@ -29,6 +29,7 @@ __all__ = [
     "FigureFailed",
     "SIGNIFICANT_DIGITS",
     "FORMATS",
+    "PNG_DPI",
     "Produced",
     "to_jsonable",
     "dumps",
@@ -43,6 +44,10 @@ SIGNIFICANT_DIGITS = 12
 
 #: File formats written for every figure.
 FORMATS = ("png", "pdf")
+
+#: Dots per inch of the PNGs, twice the 110 dpi of the figures on the book's
+#: pages, so that a figure enlarged on a phone stays legible.
+PNG_DPI = 220
 
 #: Packages whose versions are recorded in ``figures.json``.
 _SOFTWARE = ("dspgd", "numpy", "scipy", "matplotlib", "seaborn")
@@ -214,7 +219,8 @@ def _save(fig: Any, stem: Path) -> list[Path]:
         path = stem.with_suffix(f".{fmt}")
         # A PDF carries its creation date unless told not to; PNGs carry none.
         meta = {"CreationDate": None} if fmt == "pdf" else {}
-        fig.savefig(path, format=fmt, metadata=meta)
+        extra = {"dpi": PNG_DPI} if fmt == "png" else {}
+        fig.savefig(path, format=fmt, metadata=meta, **extra)
         written.append(path)
     return written
 
@@ -273,13 +279,7 @@ def reproduce(
             raise FigureFailed(f"figure {e.name!r} ({e.qualname}) failed: {type(exc).__name__}: {exc}") from exc
         result.seconds[e.name] = time.perf_counter() - t0
         result.files += files
-        records[e.name] = {
-            "chapter": e.chapter,
-            "title": e.title,
-            "function": e.qualname,
-            "files": [f.name for f in files],
-            "data": data,
-        }
+        records[e.name] = {**e.record(), "files": [f.name for f in files], "data": data}
     bar.close()
     manifest = path / "figures.json"
     manifest.write_text(dumps({"figures": records, "software": _software()}), encoding="utf-8")
