@@ -210,8 +210,8 @@ def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float 
     -------
     Figure
         ``data`` holds, per problem, ``lambda_max``, ``lambda_min``, their
-        ratio, the share of the label energy in the ``top`` directions, the
-        share of the distance in the bottom half, GD's exact step counts to
+        ratio, the shares of the label energy and of the squared distance in the
+        ``top`` directions, GD's exact step counts to
         the relative residuals ``tols`` at ``fraction`` of the stable step;
         and a table over the bandwidths ``gammas`` (and ReLU features).
     """
@@ -237,7 +237,7 @@ def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float 
             a2.plot(idx, cd, color=colors[key], lw=1.8, ls=":")
         data["problems"][key] = {
             "lam_max": float(lam[0]), "lam_min": float(lam[-1]), "kappa2": float(lam[0] / lam[-1]),
-            "label_share_top": float(ce[top - 1]), "distance_share_bottom_half": float(1 - cd[n // 2 - 1]),
+            "label_share_top": float(ce[top - 1]), "distance_share_top": float(cd[top - 1]),
             "gd_steps": [gd_steps_to(prob, fraction, t) for t in tols],
             "lam_above_mp": int(np.sum(lam > data["mp_edges"][1])),
             "lam_below_mp": int(np.sum(lam < data["mp_edges"][0])),
