@@ -189,7 +189,7 @@ def digits_features(n: int = 300, d: int = 3000, seed: int = 0, features: str = 
     ------
     ValueError
         For sizes out of range, an unknown feature map, a non-positive
-        ``gamma`` or a negative ``init_scale``; and (from :class:`Problem`)
+        ``gamma`` or a negative ``init_scale``; and (from :class:`~dspgd.problem.Problem`)
         if the features of the training images are linearly dependent.
     """
     images, labels = load_digit_images()
@@ -236,7 +236,7 @@ def marchenko_pastur_quantiles(n: int, d: int, grid: int = 4000) -> np.ndarray:
     ``sqrt((b - x)(x - a)) / (2 pi q x)`` on ``[a, b]``,
     ``a = (1 - sqrt q)^2``, ``b = (1 + sqrt q)^2``. Returned: its quantiles at
     the levels ``(i - 1/2)/n``, largest first (the order of
-    :attr:`Problem.singular_values`).
+    :attr:`dspgd.problem.Problem.singular_values`).
     """
     n = _check_int("n", n, 1)
     d = _check_int("d", d, 1)

@@ -126,7 +126,7 @@ class DigitsRuns:
 @lru_cache(maxsize=2)
 def digits_runs(n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
                 fractions: tuple[float, ...] = (0.9, 0.6, 0.3), tol: float = 1e-3,
-                max_steps: int = 20_000, trace_factor: int = 2, every: int = 2) -> DigitsRuns:
+                max_steps: int = 20_000, trace_factor: float = 1.5, every: int = 4) -> DigitsRuns:
     """Run the five preconditioners of :func:`scaled_preconditioners` on the digits and on their twin.
 
     Non-isotropic maps run at every fraction of their stable step
@@ -156,7 +156,7 @@ def digits_runs(n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
             methods[name][p.name] = {"precond": p, "fractions": fr, "lrs": lrs, "result": res,
                                      "c": np.array([bound_constant(prob, p, lr) for lr in lrs])}
             if not p.isotropic:
-                steps = trace_factor * int(np.atleast_1d(res.steps)[0])
+                steps = int(trace_factor * int(np.atleast_1d(res.steps)[0]))
                 traces[name][p.name] = trace(prob, p, lrs[0], steps=steps, every=every)
         # one projection for all runs (it factors X once)
         fams = list(methods[name])
