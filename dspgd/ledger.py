@@ -1127,3 +1127,86 @@ def check_minibatch_seed() -> float:
             return -np.inf
         W.append(res.W)
     return float(np.linalg.norm(W[0] - W[1])) / _scale(prob)
+
+
+# ============================================================== 12-13. real data, a network
+
+
+_NET_FRACTIONS = (0.2, 0.1, 0.05)
+
+
+@_shared
+def _network_endpoints():
+    """GD, normalized GD and Adam (beta = 0) on a small network, end points polished (ledger setting).
+
+    Returns the problem and the distances ``(map, fraction)`` of normalized GD
+    and Adam to GD's end point at the same fraction (``None`` if a run failed).
+    """
+    from .network import network_problem, project_to_interpolant, reference_lr, train
+
+    prob = network_problem(n=16, p=12, m=32, seed=21)
+    G0, _ = prob.gradient(prob.V0)
+    g = float(np.linalg.norm(G0))
+    Ks = [pc.gd(), pc.normalized(0.1 * g), pc.adam(0.1 * g / np.sqrt(G0.size))]
+    fr = np.asarray(_NET_FRACTIONS)
+    eta = reference_lr(prob)
+    res = train(prob, [K for K in Ks for _ in fr], [f * eta / K.lipschitz for K in Ks for f in fr], tol=1e-7)
+    if not np.all(res.status == "converged"):
+        return prob, None
+    V = project_to_interpolant(prob, res.W).reshape(len(Ks), fr.size, prob.m, prob.p)
+    dist = np.linalg.norm(V[1:] - V[0][None], axis=(-2, -1)) / np.linalg.norm(V[0] - prob.V0, axis=(-2, -1))
+    return prob, dist
+
+
+@claim("B39", "book: observation",
+       r"Two-layer network, isotropic $K$: the end point approaches GD's at rate $\eta$.",
+       r"$|s-1|$ for the log-log slope $s$ of normalized GD's distance to GD's end point over "
+       r"$\eta/\eta_{\mathrm{ref}}\in\{0.2, 0.1, 0.05\}$", "<=", 0.2, "chapters/13_network", "rem-ch13-eta")
+def check_network_isotropic_rate() -> float:
+    _, dist = _network_endpoints()
+    if dist is None:
+        return np.inf
+    return abs(float(np.polyfit(np.log(_NET_FRACTIONS), np.log(dist[0]), 1)[0]) - 1.0)
+
+
+@claim("B40", "book: observation",
+       r"Two-layer network, Adam$_{\beta=0}$: an $O(1)$ gap to GD's end point that small steps do not close.",
+       r"distance to GD's end point at the smallest of $\eta/\eta_{\mathrm{ref}}\in\{0.2, 0.1, 0.05\}$, "
+       r"relative to GD's displacement", ">=", 0.1, "chapters/13_network", "rem-ch13-eta")
+def check_network_gap() -> float:
+    _, dist = _network_endpoints()
+    if dist is None or dist[1, -1] < 0.5 * dist[1, 0]:  # a gap shrinking with eta is no O(1) gap
+        return -np.inf
+    return float(dist[1, -1])
+
+
+@claim("B41", "book: proposition",
+       r"The network's numpy gradient is the derivative of its loss (checked entry by entry).",
+       r"$\max|\nabla\mathcal L - \mathrm{FD}| / \max|\nabla\mathcal L|$, central differences, "
+       r"tanh and softplus", "<=", 1e-8, "chapters/13_network")
+def check_network_gradient() -> float:
+    from .network import gradient_check, network_problem
+
+    worst = 0.0
+    for act in ("tanh", "softplus"):
+        prob = network_problem(n=9, p=6, m=8, seed=5, activation=act)
+        V = prob.V0 + 0.3 * np.random.default_rng(0).standard_normal(prob.V0.shape)
+        worst = max(worst, gradient_check(prob, V))
+    return worst
+
+
+@claim("B42", "book: proposition",
+       r"Claim C3 on real data: isotropic $K$ on random features of digits ends at $W_{GD}$.",
+       r"largest $\Vert W_\infty-W_{GD}\Vert/\Vert W_0-W_{GD}\Vert$, GD, normalized, clipped GD, "
+       r"60 digits, 600 features", "<=", 1e-13, "chapters/12_real_data", "rem-ch12-claims")
+def check_digits_isotropic() -> float:
+    from .data import digits_features
+
+    prob = digits_features(n=60, d=600, seed=1).problem
+    worst = 0.0
+    for p in (pc.gd(), pc.normalized(1.0), pc.clip_norm(1.0)):
+        res = solver.solve(prob, p, 0.9 * theory.stable_lr(prob, p), tol=1e-13, max_steps=50_000)
+        if not res.converged:
+            return np.inf
+        worst = max(worst, float(theory.relative_distance(res.W, prob)))
+    return worst

@@ -321,6 +321,14 @@ def m_seed_not_passed(mp):
     _patch_factory(mp, minibatch, "minibatch_solve", lambda real, *a, **kw: real(*a, **{**kw, "seed": 0}))
 
 
+def m_network_gradient_scaled(mp):
+    """The network's gradient is off by a factor 1.001 (a stray constant in the backward pass)."""
+    from dspgd.network import NetworkProblem
+
+    real = NetworkProblem.gradient
+    mp.setattr(NetworkProblem, "gradient", lambda self, V: (real(self, V)[0] * 1.001, real(self, V)[1]))
+
+
 KILLS = {
     "B11": m_gd_limit_untransposed,
     "B37": m_adam_frobenius,
@@ -353,6 +361,10 @@ KILLS = {
     "B26": m_bfloat16_no_rounding,
     "B27": m_newton_schulz_float32,
     "B38": m_weight_decay_without_lr,
+    "B39": m_normalized_entrywise,
+    "B40": m_adam_frobenius,
+    "B41": m_network_gradient_scaled,
+    "B42": m_normalized_entrywise,
     "B7": m_momentum_buffer_ones,
     "B8": m_adam_scalar_second_moment,
     "B28": m_adam_scalar_second_moment,
