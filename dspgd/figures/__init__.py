@@ -41,13 +41,35 @@ class Figure:
         """Glue the figure into a book page under ``key`` and close it.
 
         Use ``{glue:figure}`` with ``key`` in the page to place it; closing
-        stops the notebook from showing it a second time.
+        stops the notebook from showing it a second time. The glued output
+        holds what the notebook shows (a PNG, used by the HTML pages) and the
+        same figure as a vector PDF, which the LaTeX builder of the PDF
+        edition picks instead.
         """
         import matplotlib.pyplot as plt
         from myst_nb import glue
 
-        glue(key, self.fig, display=False)
+        glue(key, _WithPdf(self.fig), display=False)
         plt.close(self.fig)
+
+
+class _WithPdf:
+    """A matplotlib figure's display data plus the figure as a PDF."""
+
+    def __init__(self, fig: matplotlib.figure.Figure) -> None:
+        self.fig = fig
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        import io
+
+        from IPython.core.formatters import format_display_data
+
+        data, metadata = format_display_data(self.fig)
+        buf = io.BytesIO()
+        # cropped like the notebook's PNG; no creation date, so two builds give the same bytes
+        self.fig.savefig(buf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
+        data["application/pdf"] = buf.getvalue()
+        return data, metadata
 
 
 @dataclass(frozen=True)
