@@ -352,7 +352,7 @@ def test_page_in_browser(page: str, width: int, server: str, browser) -> None:
         layout = pg.evaluate(LAYOUT_REPORT)
         SHOTS.mkdir(parents=True, exist_ok=True)
         shot = f"{page.replace('/', '__')[: -len('.html')]}-{width}px.png"
-        pg.screenshot(path=str(SHOTS / shot), full_page=True)
+        pg.screenshot(path=str(SHOTS / shot), full_page=True, timeout=180_000)  # the API page is long
     finally:
         ctx.close()
 
