@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
 import pkgutil
 import struct
 from dataclasses import dataclass, field
@@ -134,7 +135,18 @@ def _glue_in_book(out: Figure, key: str) -> None:
     else:
         # what Jupyter's inline backend shows, whatever the backend of this process
         image = print_figure(out.fig, "png", bbox_inches="tight", base64=True)
-    bundle = {"image/png": image, "text/plain": repr(out.fig)}
+    # the same figure as a vector PDF, which the LaTeX builder of the PDF edition picks (the
+    # HTML pages use the PNG); the saved file where there is one, else drawn cropped like the
+    # PNG, without a creation date so that two builds give the same bytes
+    pdf = png.with_suffix(".pdf") if png is not None else None
+    if pdf is not None and pdf.is_file():
+        pdf_bytes = pdf.read_bytes()
+    else:
+        buf = io.BytesIO()
+        out.fig.savefig(buf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
+        pdf_bytes = buf.getvalue()
+    bundle = {"image/png": image, "application/pdf": base64.b64encode(pdf_bytes).decode("ascii"),
+              "text/plain": repr(out.fig)}
     display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
