@@ -30,7 +30,6 @@ ALT_PENDING: frozenset[str] = frozenset({
     "isotropic-gd", "isotropic-trace", "iterates-settle", "lr-dependence", "lr-vs-eps",
     "maps-1d", "maps-2d", "minibatch-limit", "mirror-plane", "mirror-vs-dspgd",
     "muon-rowspace", "nonsmooth-hover", "small-step", "spectral-gd", "step-size-bound",
-    "toy-2d",
 })
 
 
