@@ -27,7 +27,7 @@ __all__ = ["Figure", "Entry", "register", "REGISTRY", "ALT_PENDING", "get", "nam
 #: ``alt`` to :func:`register` (the test suite checks it).
 ALT_PENDING: frozenset[str] = frozenset({
     "adam-memory-bias", "adam-memory-curves", "bound-ratio",
-    "isotropic-gd", "isotropic-trace", "lr-dependence", "lr-vs-eps",
+    "isotropic-gd", "isotropic-trace",
     "minibatch-limit", "mirror-plane", "mirror-vs-dspgd",
     "muon-rowspace", "small-step", "spectral-gd",
 })
