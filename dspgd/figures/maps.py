@@ -222,7 +222,10 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
         ``main``: preconditioner, ``K``, ``grad K``, ``L_K`` and the
         finite-difference check; ``checks``: the declared flags (isotropic,
         keeps span) each with its measured defect, and the descent ratio;
-        ``data``: the numbers, per row, and summary maxima.
+        ``data``: the numbers, per row, and summary maxima; also the
+        finite-difference step ``fd_step``, the range ``D_low``, ``D_high``
+        of the fixed diagonal's entries, and ``min_point_norm``, the smallest
+        Frobenius norm of a test point.
     """
     rows_main = [
         "| preconditioner | $K(G)$ | $\\nabla K(G)$ | $L_K$ | FD gap |",
@@ -232,7 +235,10 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
         "| preconditioner | isotropic (radial defect) | keeps span (span defect) | descent ratio |",
         "|:--|:-:|:-:|:-:|",
     ]
-    data: dict = {"d": d, "k": k, "n_points": n_points, "rows": []}
+    data: dict = {"d": d, "k": k, "n_points": n_points, "fd_step": FD_STEP, "D_low": D_RANGE[0],
+                  "D_high": D_RANGE[1],
+                  "min_point_norm": min(float(np.linalg.norm(G)) for G in _points(d, k, n_points, seed)),
+                  "rows": []}
     for p in table_preconditioners(d, k, seed):
         key = formula_key(p)
         if key not in FORMULAS:
@@ -338,7 +344,12 @@ def _entrywise_map(p: Preconditioner, g: np.ndarray) -> np.ndarray:
     return p.grad(np.asarray(g, dtype=float).reshape(-1, 1))[:, 0]
 
 
-@register("maps-1d", chapter=_CHAPTER, title="Entrywise preconditioners as scalar maps")
+@register("maps-1d", chapter=_CHAPTER, title="Entrywise preconditioners as scalar maps",
+          alt="Two panels plot the scalar maps g -> grad K(g) of the entrywise preconditioners against the "
+              "dotted identity of gradient descent: Adam without momentum (two values of epsilon) and sign "
+              "descent saturate at plus or minus one, clipping by value is flat beyond its level, the power map "
+              "grows sublinearly, and a zoom near zero shows how steep each map is there, with sign descent "
+              "jumping.")
 def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, float] = (0.1, 0.01),
             clip: float = 0.5, q: float = 1.5, power_eps: float = 1e-2, n_grid: int = 2001,
             width: float = 7.0, height: float = 3.3) -> Figure:
@@ -351,7 +362,8 @@ def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, flo
     -------
     Figure
         ``data``: the settings, each curve's label, its slope at 0 (central
-        difference) and its declared ``L_K``.
+        difference) and its declared ``L_K``; ``data["slope_at_0"]`` has the
+        slopes by curve (``gd``, ``adam_eps_0.1``, ..., ``sign``).
     """
     if not (0 < zoom < g_max):
         raise ValueError(f"need 0 < zoom < g_max, got zoom={zoom!r}, g_max={g_max!r}")
@@ -386,12 +398,22 @@ def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, flo
         slope = float((_entrywise_map(p, np.array([h]))[0] - _entrywise_map(p, np.array([-h]))[0]) / (2 * h))
         data["curves"].append({"name": p.name, "label": p.label, "slope_at_0": slope,
                                "lipschitz": float(p.lipschitz)})
+    names = [c["name"] + (f"_eps_{p.params['eps']:g}" if c["name"] == "adam" else "")
+             for c, p in zip(data["curves"], maps)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two curves of the figure have the same name: {names}")
+    data["slope_at_0"] = {key: c["slope_at_0"] for key, c in zip(names, data["curves"])}
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9.5)
     return Figure(fig, data)
 
 
-@register("maps-2d", chapter=_CHAPTER, title="Preconditioners as vector fields on the plane of gradients")
+@register("maps-2d", chapter=_CHAPTER, title="Preconditioners as vector fields on the plane of gradients",
+          alt="Six panels of arrows showing grad K(G) at points G of the plane, over a grey shading of the "
+              "angle between grad K(G) and G: in the top row (gradient descent, normalized gradient descent, "
+              "clipping by norm) every arrow points straight away from the origin and the background is white, "
+              "while in the bottom row (Adam without momentum, clipping by value, sign descent) the arrows bend "
+              "toward the diagonals and the shading darkens where they turn away from G.")
 def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps: float = 0.1, clip: float = 1.0,
             adam_eps: float = 0.1, arrow_unit: float = 0.32, width: float = 6.8, height: float = 5.2) -> Figure:
     """``G -> grad K(G)`` for ``G`` in the plane (``d = 2``, ``k = 1``), six preconditioners, one scale.
@@ -404,8 +426,10 @@ def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps:
     -------
     Figure
         ``data``: per panel, the label, the largest angle (degrees) between
-        ``grad K(G)`` and ``G`` on the grid, and ``isotropic``; also the
-        largest gap between the spectral and the normalized map for ``k = 1``.
+        ``grad K(G)`` and ``G`` on the grid, and ``isotropic``; the same
+        angles by family name (``data["max_angle_deg"]``) and their largest
+        value over the isotropic panels; also the largest gap between the
+        spectral and the normalized map for ``k = 1``.
     """
     panels = [gd(), normalized(eps=norm_eps), clip_norm(c=clip), adam(eps=adam_eps), clip_value(c=clip), sign()]
     fig, axes = new_figure(2, 3, width=width, height=height, sharex=True, sharey=True)
@@ -450,6 +474,8 @@ def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps:
         ax.set_ylabel(r"$g_2$")
     cb = fig.colorbar(im, ax=axes, shrink=0.7, pad=0.02)
     cb.set_label(r"angle between $\nabla K(G)$ and $G$ (degrees)")
+    data["max_angle_deg"] = {q["name"]: q["max_angle_deg"] for q in data["panels"]}
+    data["isotropic_max_angle_deg"] = max(q["max_angle_deg"] for q in data["panels"] if q["isotropic"])
     gap = float(np.max(np.abs(spectral(eps=norm_eps).grad(Gbg) - normalized(eps=norm_eps).grad(Gbg))))
     data["spectral_vs_normalized_k1"] = gap
     return Figure(fig, data)
