@@ -36,7 +36,7 @@ RUN = ["chapters/10_small_step", "intro"]
 #: the one-call form of Figure.glue.
 CODE_NOT_YET_SHOWN = {
     "chapters/01_setting", "chapters/02_preconditioners", "chapters/03_convergence",
-    "chapters/04_lr_dependence", "chapters/06_general_bound",
+    "chapters/04_lr_dependence",
     "chapters/07_spectral", "chapters/08_adam_memory", "chapters/09_mirror_descent",
     "chapters/11_minibatch",
 }
