@@ -29,7 +29,7 @@ ALT_PENDING: frozenset[str] = frozenset({
     "adam-memory-bias", "adam-memory-curves", "convergence-curves",
     "iterates-settle", "lr-dependence", "lr-vs-eps",
     "maps-1d", "maps-2d", "minibatch-limit", "mirror-plane", "mirror-vs-dspgd",
-    "muon-rowspace", "nonsmooth-hover", "small-step", "spectral-gd", "step-size-bound",
+    "nonsmooth-hover", "small-step", "step-size-bound",
     "toy-2d",
 })
 
