@@ -37,7 +37,7 @@ RUN = ["chapters/10_small_step", "intro"]
 CODE_NOT_YET_SHOWN = {
     "chapters/01_setting", "chapters/02_preconditioners", "chapters/03_convergence",
     "chapters/04_lr_dependence",
-    "chapters/08_adam_memory", "chapters/09_mirror_descent",
+    "chapters/09_mirror_descent",
     "chapters/11_minibatch",
 }
 

@@ -26,7 +26,7 @@ __all__ = ["Figure", "Entry", "register", "REGISTRY", "ALT_PENDING", "get", "nam
 #: until each gets its sentence. Every other figure of the book must pass
 #: ``alt`` to :func:`register` (the test suite checks it).
 ALT_PENDING: frozenset[str] = frozenset({
-    "adam-memory-bias", "adam-memory-curves", "convergence-curves",
+    "convergence-curves",
     "iterates-settle", "lr-dependence", "lr-vs-eps",
     "maps-1d", "maps-2d", "minibatch-limit", "mirror-plane", "mirror-vs-dspgd",
     "nonsmooth-hover", "small-step", "step-size-bound",
