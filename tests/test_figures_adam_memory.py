@@ -33,11 +33,11 @@ def test_seed_table_has_one_row_per_problem(small):
 def test_bias_row_reads_the_figure_data():
     """The first row of the table is computed from the figure's runs at the same eps and rates."""
     runs = {
-        "0.9,0.999|0.001": {"betas": [0.9, 0.999], "eps": 1e-3, "status": ["converged", "max_steps", "converged"],
+        "beta0.9_0.999-eps0.001": {"betas": [0.9, 0.999], "eps": 1e-3, "status": ["converged", "max_steps", "converged"],
                             "rel_distance": [0.6, 0.9, 0.7], "ratio": [1.1, 1.5, 1.2]},
-        "0,0|0.001": {"betas": [0.0, 0.0], "eps": 1e-3, "status": ["converged", "converged", "diverged"],
+        "beta0_0-eps0.001": {"betas": [0.0, 0.0], "eps": 1e-3, "status": ["converged", "converged", "diverged"],
                       "rel_distance": [0.5, 0.5, 9.0], "ratio": [1.05, 1.06, 9.0]},
-        "0,0|1e-08": {"betas": [0.0, 0.0], "eps": 1e-8, "status": ["converged"] * 3,
+        "beta0_0-eps1e-08": {"betas": [0.0, 0.0], "eps": 1e-8, "status": ["converged"] * 3,
                       "rel_distance": [0.1] * 3, "ratio": [3.0] * 3},
     }
     bias = {"seed": 0, "lrs": [1e-4, 1e-3, 1e-2], "runs": runs}
@@ -49,3 +49,16 @@ def test_bias_row_reads_the_figure_data():
     table = amf.adam_memory_seed_table({"per_seed": [], "eps": 1e-3, "lrs": [1e-3, 1e-2]}, bias)
     assert list(table["seed"]) == [0]
     assert table["distance to W_GD, memoryless"].iloc[0] == "0.500"
+
+
+def test_run_keys_are_readable_glue_names():
+    """A run's key is its part of a glue name as it is (nothing replaced by ``_``)."""
+    from dspgd.gluing import flatten
+
+    assert amf.run_key((0.9, 0.999), 1e-8) == "beta0.9_0.999-eps1e-08"
+    assert amf.run_key((0.0, 0.0), 1e-3) == "beta0_0-eps0.001"
+    assert amf.eps_key(1e-3) == "eps0.001"
+    keys = [amf.run_key(b, e) for b in amf.BETAS for e in (1e-8, 1e-3)]
+    assert len(set(keys)) == len(keys)
+    names = flatten({"runs": {k: {"x": 1.0} for k in keys}}, "ch8")
+    assert sorted(names) == sorted(f"ch8-runs-{k}-x" for k in keys)

@@ -62,3 +62,39 @@ def test_bound_scaling_small():
     for rec in m.values():                                   # c blows up near the stable step
         assert rec["c_at_max_fraction"] > 100 * rec["eta_c"][0]
     assert out.data["ratio_max"] == max(max(v["ratio"] + v["eta_ratio"]) for v in m.values())
+    assert out.data["identity_gap_max"] == max(m["adam"]["identity_gap"], m["clip_value"]["identity_gap"])
+    assert out.data["scale_max"] == 10.0 and out.data["c_scale_max"] == pytest.approx(100.0)
+    for rec in m.values():                                   # the values the prose quotes
+        assert (rec["c_at_scale_min"], rec["c_at_scale_max"]) == (rec["c"][0], rec["c"][-1])
+        assert (rec["ratio_at_scale_min"], rec["ratio_at_scale_max"]) == (rec["ratio"][0], rec["ratio"][-1])
+        assert (rec["eta_ratio_min"], rec["eta_ratio_max"]) == (min(rec["eta_ratio"]), max(rec["eta_ratio"]))
+
+
+def test_in_words_names_the_parameter_only_where_the_sweep_varies_it():
+    from dspgd.sweeps import spec
+
+    assert bound.in_words(spec("adam", eps=0.01)) == "Adam (β = 0) with ε = 0.01"
+    assert bound.in_words(spec("clip_value", c=0.025)) == "clipping by value with τ = 0.025"
+    assert bound.in_words(spec("normalized", eps=0.5)) == "normalized GD"
+    assert bound.in_words(spec("diagonal", spread=3.0)) == "the fixed diagonal"
+    with pytest.raises(ValueError, match="family"):
+        bound.in_words(spec("spectral", eps=0.1))
+
+
+def test_bound_ratio_describes_the_points_the_prose_quotes():
+    out = bound.bound_ratio(n=5, d_over_n=(4,), seeds=(0,), fractions=(0.5, 0.25), adam_eps=(0.1, 0.03),
+                            clip_c=(0.1,))
+    plt.close(out.fig)
+    d = out.data
+    slack = {(p["method"], p["fraction"]): p["c"] / p["ratio"] for p in d["points"]}
+    loose = d["adam_loosest_point"]
+    assert loose["family"] == "adam" and loose["description"].startswith("Adam (β = 0) with ε = ")
+    assert loose["slack"] == max(v for (m, _), v in slack.items() if m.startswith("adam"))
+    assert {"kappa2", "LK_over_muK", "h", "radius"} <= set(loose)
+    assert d["ratio_max_point"]["ratio"] == d["ratio_max"]
+    assert d["slack_min_point"]["slack"] == pytest.approx(d["slack_min"], rel=1e-12)
+    assert d["n_violations"] == 0 and d["n_fractions"] == 2 and d["n_d_over_n"] == 1
+    means = d["adam_ratio_mean"]["4"]                      # eps = 0.1, then 0.03
+    assert d["adam_ratio_mean_max_at_smallest_eps"] == means[1]
+    assert d["adam_ratio_mean_min_at_largest_eps"] == means[0]
+    json.dumps(d)

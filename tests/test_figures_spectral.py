@@ -113,7 +113,11 @@ def test_muon_bfloat16_long_small():
                                 half_life=50, f64_steps=1000, n_record=30)
     D = out.data
     assert D["f64_rowspace_max"] < 1e-12
-    assert 0.2 < D["slope_t_top"] < 1.0          # grows, sub-linearly
+    assert 0.2 < D["top_rate"]["slope_t"] < 1.0  # grows, sub-linearly
+    assert [r["lr"] for r in D["rates"]] == [0.01, 0.02, 0.05] and D["top_rate"]["lr"] == 0.05
+    assert D["top_rate"]["rowspace_eps"] == D["rates"][-1]["rowspace_eps"]
+    assert D["bf16_significand_bits"] == 8 and D["last_decay_start"] == 2000
+    assert D["decay_residual_end_max"] == max(dec["residual_end"] for dec in D["decays"])
     assert 0.5 < D["slope_lr"] < 1.5             # roughly in proportion to lr
     for dec in D["decays"]:
         assert dec["rowspace_end"] == pytest.approx(dec["rowspace_at_start"], rel=0.1)   # frozen

@@ -35,8 +35,7 @@ RUN = ["chapters/10_small_step", "intro"]
 #: the calls that make their figures); emptied as chapters are converted to
 #: the one-call form of Figure.glue.
 CODE_NOT_YET_SHOWN = {
-    "chapters/05_isotropic", "chapters/06_general_bound",
-    "chapters/07_spectral", "chapters/08_adam_memory", "chapters/09_mirror_descent",
+    "chapters/09_mirror_descent",
     "chapters/11_minibatch",
 }
 

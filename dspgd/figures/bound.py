@@ -15,7 +15,7 @@ from ..sweeps import Spec, bound_factors, nearest_interpolator, run_limits, spec
 from ..theory import bound_constant, distance_ratio, stable_lr
 from . import Figure, register
 
-__all__ = ["bound_specs", "bound_ratio", "scaled_problem", "scaling_methods", "bound_scaling"]
+__all__ = ["bound_specs", "in_words", "bound_ratio", "scaled_problem", "scaling_methods", "bound_scaling"]
 
 _CHAPTER = "chapters/06_general_bound"
 _MARKERS = ("o", "s", "^", "D", "v")
@@ -38,8 +38,34 @@ def _describe(sp: Spec) -> str:
     return f"{sp.family}({ps})"
 
 
+#: How the prose names each family, and the symbol of the parameter it quotes.
+_WORDS = {"gd": "GD", "normalized": "normalized GD", "clip_norm": "clipping by norm",
+          "adam": "Adam (β = 0)", "clip_value": "clipping by value", "power": "the power map",
+          "diagonal": "the fixed diagonal"}
+_SYMBOLS = {"eps": "ε", "c": "τ"}
+
+
+def in_words(sp: Spec) -> str:
+    """The preconditioner of ``sp`` as the prose names it, e.g. ``"clipping by value with τ = 0.025"``.
+
+    The parameter is named only for the families the sweep varies it for
+    (Adam's ``ε``, clipping by value's level ``τ``).
+    """
+    if sp.family not in _WORDS:
+        raise ValueError(f"no words for the family {sp.family!r}")
+    if sp.family not in ("adam", "clip_value") or not sp.params:
+        return _WORDS[sp.family]
+    (key, value), = sp.params
+    return f"{_WORDS[sp.family]} with {_SYMBOLS.get(key, key)} = {value:g}"
+
+
 @register("bound-ratio", chapter=_CHAPTER,
-          title="Observed ratio ||W0 - W_inf|| / ||W0 - W_GD|| against the computed constant c")
+          title="Observed ratio ||W0 - W_inf|| / ||W0 - W_GD|| against the computed constant c",
+          alt="Three panels: the observed ratio of every run plotted against this book's constant c on "
+              "log axes, all points inside the shaded band between ratio 1 and ratio = c and far below "
+              "its top; the same points on a linear axis near 1, with the isotropic methods at 1 and the "
+              "others spread a little above it; and Adam's mean ratio, one line per d/n, falling "
+              "towards 1 as epsilon grows.")
 def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: tuple[int, ...] = (0, 1),
                 fractions: tuple[float, ...] = (0.9, 0.3, 0.1), tol: float = 1e-10,
                 adam_eps: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01),
@@ -61,7 +87,13 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
     Figure
         ``data`` holds every point and the summary numbers the chapter
         quotes (largest ratio, smallest slack ``c / ratio``, violations,
-        the factors of ``c`` at the tightest point, path lengths).
+        path lengths, the range of Adam's mean ratio). The points it singles
+        out (``ratio_max_point``, ``slack_min_point``,
+        ``slack_min_nonisotropic_point``, ``path_over_ratio_max_point``,
+        ``adam_loosest_point``: the Adam run with the largest slack) carry
+        their preconditioner in words (``description``, :func:`in_words`)
+        and their ``slack``; the last three also the factors of ``c``
+        (:func:`dspgd.sweeps.bound_factors`).
     """
     specs = bound_specs(adam_eps, clip_c)
     fr = tuple(float(f) for f in fractions)
@@ -170,21 +202,32 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
     i_slack_ni = int(np.flatnonzero(non_iso)[np.argmin(slack[non_iso])])
     path = np.array([p["path_ratio"] for p in points])
 
+    def spec_of(i: int) -> Spec:
+        return next(s for s in specs if _describe(s) == points[i]["method"])
+
+    def described(i: int) -> dict:
+        """Point ``i`` with its preconditioner in words and its slack ``c / ratio``."""
+        return {**points[i], "description": in_words(spec_of(i)), "slack": float(slack[i])}
+
     def factors(i: int) -> dict:
-        p = points[i]
-        sp = next(s for s in specs if _describe(s) == p["method"])
+        """:func:`described` with the factors of ``c`` (:func:`dspgd.sweeps.bound_factors`)."""
+        p, sp = points[i], spec_of(i)
         r = run_limits(sp, n, p["d"], p["seed"], fr, tol=tol)
         b = int(np.argmin(np.abs(r.fractions - p["fraction"])))
-        return {**p, **bound_factors(r.problem, sp.make(p["d"]), float(r.lrs[b]))}
+        return {**described(i), **bound_factors(r.problem, sp.make(p["d"]), float(r.lrs[b]))}
 
+    is_adam = np.array([p["family"] == "adam" for p in points])
+    i_loose = int(np.flatnonzero(is_adam)[np.argmax(slack[is_adam])]) if is_adam.any() else None
+    e_small, e_large = int(np.argmin(e)), int(np.argmax(e))
     iso_y = y[~non_iso]
     data = {
-        "n": n, "d_over_n": [int(q) for q in d_over_n], "seeds": list(seeds), "n_seeds": len(seeds),
-        "fractions": list(fr), "adam_eps": list(e), "clip_c": list(clip_c), "tol": tol,
+        "n": n, "d_over_n": [int(q) for q in d_over_n], "n_d_over_n": len(d_over_n),
+        "seeds": list(seeds), "n_seeds": len(seeds), "fractions": list(fr), "n_fractions": len(fr),
+        "adam_eps": list(e), "clip_c": list(clip_c), "tol": tol,
         "n_methods": len(specs), "n_points": len(points), "n_inside": int(inside.sum()),
-        "violations": [points[i] for i in np.flatnonzero(~inside)],
+        "violations": [points[i] for i in np.flatnonzero(~inside)], "n_violations": int((~inside).sum()),
         "all_converged": bool(all_conv),
-        "ratio_max": float(y.max()), "ratio_max_point": points[i_max],
+        "ratio_max": float(y.max()), "ratio_max_point": described(i_max),
         "ratio_min": float(y.min()),
         "isotropic_ratio_dev": float(np.max(np.abs(iso_y - 1))),
         "slack_min": float(slack.min()), "slack_min_point": factors(i_slack),
@@ -197,9 +240,14 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
         "c_over_path_min": float(np.min(c / path)),
         "kappa2_min": min(kappa2, key=lambda t: t[1])[1], "kappa2_min_dn": min(kappa2, key=lambda t: t[1])[0],
         "kappa2_max": max(kappa2, key=lambda t: t[1])[1], "kappa2_max_dn": max(kappa2, key=lambda t: t[1])[0],
-        "path_over_ratio_max_point": points[int(np.argmax(path / y))],
+        "path_over_ratio_max_point": described(int(np.argmax(path / y))),
+        "adam_loosest_point": factors(i_loose) if i_loose is not None else None,
         "pythagoras_max_error": pyth,
         "adam_ratio_mean": {str(q): adam_ratio[int(q)].mean(axis=(1, 2)).tolist() for q in d_over_n},
+        "adam_ratio_mean_max_at_smallest_eps": float(max(adam_ratio[int(q)].mean(axis=(1, 2))[e_small]
+                                                         for q in d_over_n)),
+        "adam_ratio_mean_min_at_largest_eps": float(min(adam_ratio[int(q)].mean(axis=(1, 2))[e_large]
+                                                        for q in d_over_n)),
         "points": points,
     }
     return Figure(fig, data)
@@ -240,7 +288,12 @@ def _ratio_and_c(problem: Problem, p: Preconditioner, fractions: np.ndarray, tol
 
 
 @register("bound-scaling", chapter=_CHAPTER,
-          title="The constant c grows with the distance from W0 to W_GD and near the stable step; the ratio barely moves")
+          title="The constant c grows with the distance from W0 to W_GD and near the stable step; the ratio barely moves",
+          alt="Three panels for GD, Adam and clipping by value: on log axes against the scale of W0 - W_GD, "
+              "GD's constant c is flat while Adam's and clipping's grow in proportion to the scale, and "
+              "every observed ratio stays near 1; the observed ratios alone on a linear axis, rising "
+              "slightly with the scale; and c against the step size, blowing up near the stable step "
+              "while the ratios stay near 1.")
 def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[float, ...] = (1.0, 10.0, 100.0),
                   c_scales: tuple[float, float] = (1.0, 1000.0), fraction: float = 0.5,
                   eta_fractions: tuple[float, ...] = (0.5, 0.9, 0.97), c_fraction_max: float = 0.999,
@@ -267,12 +320,16 @@ def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[flo
     -------
     Figure
         ``data["methods"][family]``: ``scales``, ``ratio``, ``c``, ``steps``
-        (the runs of (a)); ``c_line_scales``, ``c_line``; ``c_growth``
-        (``c`` at the largest over the smallest of ``c_scales``);
-        ``eta_fractions``, ``eta_ratio``, ``eta_c``; ``c_at_max_fraction``;
-        and for Adam and clipping ``identity_gap``: the largest
-        ``|ratio(s, eps) - ratio(1, eps / s)|`` over the scales in
-        ``(1, identity_max_scale]``.
+        (the runs of (a)) and their values at the smallest and the largest
+        scale (``c_at_scale_min``, ...); ``c_line_scales``, ``c_line``;
+        ``c_growth`` (``c`` at the largest over the smallest of
+        ``c_scales``); ``eta_fractions``, ``eta_ratio`` (with its range),
+        ``eta_c``; ``c_at_max_fraction``; and for Adam and clipping
+        ``identity_gap``: the largest ``|ratio(s, eps) - ratio(1, eps / s)|``
+        over the scales in ``(1, identity_max_scale]``. Top level: the
+        settings, ``scale_max``, ``c_scale_max`` (the largest of
+        ``c_scales``), ``ratio_max`` over every run and
+        ``identity_gap_max`` over the families.
     """
     base = gaussian_problem(n=n, d=d, seed=seed)
     methods = scaling_methods(adam_eps, clip_tau)
@@ -282,8 +339,10 @@ def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[flo
     fline = np.linspace(0.02, c_fraction_max, 200)
     fig, axs = new_figure(2, 2, width=width, height=height)
     ax, zx, ex, lg = axs[0, 0], axs[0, 1], axs[1, 0], axs[1, 1]
+    lo, hi = int(np.argmin(sc)), int(np.argmax(sc))
     data: dict = {"n": n, "d": d, "seed": seed, "fraction": fraction, "tol": tol, "adam_eps": adam_eps,
-                  "clip_tau": clip_tau, "identity_scales": [float(v) for v in sc if 1 < v <= identity_max_scale],
+                  "clip_tau": clip_tau, "scale_max": float(sc[hi]), "c_scale_max": float(line[-1]),
+                  "identity_scales": [float(v) for v in sc if 1 < v <= identity_max_scale],
                   "methods": {}}
     handles = []
     widths = {"gd": 1.8, "adam": 3.4, "clip_value": 1.4}  # Adam's and clipping's c nearly coincide
@@ -308,9 +367,12 @@ def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[flo
         ex.semilogy(fline, c_f, color=col, lw=lw)
         ex.semilogy(ef, er, color=col, ls="--", marker="o", mfc="white", ms=5)
         rec = {"label": lab, "scales": sc.tolist(), "ratio": ratio, "c": c, "steps": steps,
+               "c_at_scale_min": c[lo], "c_at_scale_max": c[hi],
+               "ratio_at_scale_min": ratio[lo], "ratio_at_scale_max": ratio[hi],
                "c_line_scales": line.tolist(), "c_line": [float(v) for v in c_line],
                "c_growth": float(c_line[-1] / c_line[0]), "eta_fractions": ef.tolist(),
-               "eta_ratio": er.tolist(), "eta_c": ec.tolist(), "c_at_max_fraction": float(c_f[-1]),
+               "eta_ratio": er.tolist(), "eta_ratio_min": float(er.min()), "eta_ratio_max": float(er.max()),
+               "eta_c": ec.tolist(), "c_at_max_fraction": float(c_f[-1]),
                "c_fraction_max": float(fline[-1])}
         if p.name in ("adam", "clip_value"):
             key = "eps" if p.name == "adam" else "c"
@@ -338,6 +400,8 @@ def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[flo
     ex.set_xlim(0, 1)
     ex.set_title(r"(c) $c$ and ratio against $\eta$", fontsize=10)
     data["ratio_max"] = float(max(max(m["ratio"] + m["eta_ratio"]) for m in data["methods"].values()))
+    data["identity_gap_max"] = float(max((m["identity_gap"] for m in data["methods"].values() if "identity_gap" in m),
+                                         default=0.0))
     lg.axis("off")
     extra = [Line2D([], [], color="0.3", lw=1.8, label=r"this book's $c$"),
              Line2D([], [], color="0.3", ls="--", marker="o", mfc="white", label="observed ratio")]

@@ -26,7 +26,13 @@ def _shade(base, t: float):
 
 
 @register("spectral-gd", chapter=_CHAPTER,
-          title="Spectral preconditioners: smoothed ones land on W_GD, the exact one hovers around it")
+          title="Spectral preconditioners: smoothed ones land on W_GD, the exact one hovers around it",
+          alt="Two log-log panels against the step size: on the left, the limits of smoothed spectral "
+              "DSPGD for three values of epsilon all lie at rounding level from the GD solution, below "
+              "a dashed line at 100 machine epsilons; on the right, after a fixed number of exact UV^T "
+              "steps, the distance to the GD solution and the residual grow in proportion to the step "
+              "size along a fitted line, while the part of W_N - W0 outside the row space stays at "
+              "rounding level.")
 def spectral_gd(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0,
                 eps_values: tuple[float, ...] = (0.01, 0.1, 1.0),
                 lr_fractions: tuple[float, ...] = (0.2, 0.4, 0.7, 0.95), tol: float = 1e-15,
@@ -49,9 +55,11 @@ def spectral_gd(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0,
     -------
     Figure
         ``data`` holds the settings, the smoothed runs (per ``eps``: lrs,
-        statuses, distances, row-space residuals), the exact runs (lrs, final
-        distance, residual, row-space residual, largest row-space residual
-        along the run, the two-cycle ratio) and the fitted slopes.
+        statuses, distances, row-space residuals; over all of them, the
+        number converged and the largest distance, also in machine
+        epsilons), the exact runs (lrs, final distance, residual, row-space
+        residual, largest row-space residual along the run, the two-cycle
+        ratio) and the fitted slopes.
     """
     if k < 2:
         raise ValueError(f"k must be >= 2 for the spectral map to differ from normalized GD, got {k}")
@@ -110,15 +118,20 @@ def spectral_gd(*, n: int = 20, d: int = 100, k: int = 3, seed: int = 0,
     data = {
         "n": int(n), "d": int(d), "k": int(k), "seed": int(seed), "tol": float(tol),
         "eps_values": [float(e) for e in eps_values], "lr_fractions": [float(f) for f in lr_fractions],
+        "n_lr_fractions": len(lr_fractions), "lr_fraction_min": float(min(lr_fractions)),
+        "lr_fraction_max": float(max(lr_fractions)),
         "eps_mach": _EPS, "eps_multiple": float(eps_multiple), "line": float(line),
         "smooth": smooth,
         "smooth_all_converged": bool(all(s == "converged" for r in smooth for s in r["status"])),
+        "smooth_n_converged": int(sum(s == "converged" for r in smooth for s in r["status"])),
         "smooth_max_distance": float(max(max(r["distance"]) for r in smooth)),
+        "smooth_max_distance_over_eps": float(max(max(r["distance"]) for r in smooth)) / _EPS,
         "smooth_max_rowspace": float(max(max(r["rowspace"]) for r in smooth)),
         "smooth_n_runs": int(sum(len(r["lr"]) for r in smooth)),
         "exact_steps": int(exact_steps), "n_exact": int(lrs.size), "exact_lr": lrs.tolist(), "exact_distance": dist.tolist(),
         "exact_residual": resid.tolist(), "exact_rowspace": row.tolist(),
         "exact_rowspace_max_along": float(tr.rowspace.max()),
+        "exact_rowspace_max_along_over_eps": float(tr.rowspace.max()) / _EPS,
         "exact_cycle_ratio_max": float(cycle.max()),
         "exact_lr_min": float(lrs.min()), "exact_lr_max": float(lrs.max()),
         "exact_distance_min": float(dist.min()), "exact_distance_max": float(dist.max()),
@@ -351,7 +364,14 @@ def _at(steps: np.ndarray, t: int) -> int:
 
 
 @register("muon-bfloat16-long", chapter=_CHAPTER,
-          title="bfloat16 Muon: the part outside the row space keeps growing; a learning-rate decay freezes it")
+          title="bfloat16 Muon: the part outside the row space keeps growing; a learning-rate decay freezes it",
+          alt="Two log-log panels against the step: on the left, the part of W_t - W0 outside the row "
+              "space, in units of bfloat16's machine epsilon, keeps growing for bfloat16 Muon at three "
+              "constant learning rates, higher for the larger rates and roughly like the square root "
+              "of t (a dotted guide), while in float64 it stays many orders of magnitude lower; on the "
+              "right, with the learning rate halved again and again from a given step on, the bfloat16 "
+              "runs level off at a small distance from the GD solution, the farther the later the decay "
+              "starts, while the float64 run keeps falling towards it.")
 def muon_bfloat16_long(*, n: int = 20, d: int = 100, k: int = 3, seeds: tuple[int, ...] = (0,),
                        lrs: tuple[float, ...] = (0.01, 0.02, 0.05), steps: int = 20_000,
                        decay_starts: tuple[int, ...] = (1000, 3000, 10_000), half_life: float = 100.0,
@@ -379,9 +399,16 @@ def muon_bfloat16_long(*, n: int = 20, d: int = 100, k: int = 3, seeds: tuple[in
     Returns
     -------
     Figure
-        ``data`` holds the settings, bfloat16's machine epsilon, the
-        recorded curves, the fitted exponents and constant, and the decay
-        and weight-decay runs' end points.
+        ``data`` holds the settings, bfloat16's machine epsilon (and its
+        significand bits), ``rates``: per constant learning rate (in the
+        order of ``lrs``) the fitted exponent in ``t``, the row-space
+        residual in units of ``eps_bf16`` at ``fit_from``, at the last decay
+        start and at the end, the increment and constant of the fit and the
+        recorded curve; ``top_rate``, the record of ``max(lrs)``; the
+        exponent in ``lr`` and the range of the constant; ``decays``: per
+        decay start, the row-space residual then and at the end and the
+        final distance and residual; and the float64 and weight-decay runs'
+        end points.
     """
     if steps < max(decay_starts) or fit_from >= steps or f64_steps <= decay_starts[0]:
         raise ValueError("need fit_from < steps, max(decay_starts) <= steps and f64_steps > decay_starts[0]")
@@ -457,6 +484,11 @@ def muon_bfloat16_long(*, n: int = 20, d: int = 100, k: int = 3, seeds: tuple[in
         dec.append({"start": int(T0), "rowspace_at_start": float(bf.rowspace[m, _at(t, T0)] / eps_bf16),
                     "rowspace_end": float(bf.rowspace[m, -1] / eps_bf16),
                     "distance_end": float(bf.distance[m, -1]), "residual_end": float(bf.residual[m, -1])})
+    rates = [{"lr": float(lr), "slope_t": slope_t[lr],
+              "rowspace_eps": {f"at_{name}": float(rms[lr][_at(t, T)] / eps_bf16) for name, T in
+                               (("fit_from", fit_from), ("last_decay_start", decay_starts[-1]), ("end", steps))},
+              "increment_eps": float(incr[i] / eps_bf16), "constant": float(const[i]),
+              "rowspace_rms_eps": (rms[lr] / eps_bf16).tolist()} for i, lr in enumerate(lrs)]
     p_null0 = float(np.linalg.norm(null_component(np.zeros_like(p0.W0), p0)))  # = ||P_null W0||
     scale0 = float(np.linalg.norm(p0.W0 - theory.gd_limit(p0)))
     wd_row = float(f64.rowspace[2, -1] * scale0 / p_null0)                    # ||P_null(W_T - W0)|| / ||P_null W0||
@@ -465,15 +497,13 @@ def muon_bfloat16_long(*, n: int = 20, d: int = 100, k: int = 3, seeds: tuple[in
         "half_life": float(half_life), "fit_from": int(fit_from), "f64_steps": int(f64_steps),
         "eps_mach": _EPS, "eps_bf16": eps_bf16, "decay_lr": top, "momentum": float(momentum),
         "ns_steps": int(ns_steps),
-        "record_steps": t.tolist(),
-        "rowspace_rms_eps": {f"{lr:g}": (rms[lr] / eps_bf16).tolist() for lr in lrs},
-        "rowspace_eps_at": {f"{lr:g}": {str(T): float(rms[lr][_at(t, T)] / eps_bf16)
-                                        for T in (fit_from, decay_starts[-1], steps)} for lr in lrs},
-        "slope_t": {f"{lr:g}": v for lr, v in slope_t.items()}, "slope_t_top": slope_t[top],
-        "slope_lr": slope_lr, "increment_eps": (incr / eps_bf16).tolist(),
-        "constant": const.tolist(), "constant_min": float(const.min()), "constant_max": float(const.max()),
-        "decays": dec,
+        "bf16_significand_bits": 1 - int(round(np.log2(eps_bf16))),
+        "last_decay_start": int(decay_starts[-1]), "record_steps": t.tolist(),
+        "rates": rates, "top_rate": {k: v for k, v in rates[int(np.argmax(lrs))].items() if k != "rowspace_rms_eps"},
+        "slope_lr": slope_lr, "constant_min": float(const.min()), "constant_max": float(const.max()),
+        "decays": dec, "decay_residual_end_max": float(max(v["residual_end"] for v in dec)),
         "f64_rowspace_max": float(f64.rowspace[:2].max()),
+        "f64_rowspace_max_over_eps": float(f64.rowspace[:2].max()) / _EPS,
         "f64_decay_distance_end": float(f64.distance[1, -1]),
         "f64_constant_distance_end": float(f64.distance[0, -1]),
         "weight_decay": float(weight_decay), "wd_null_fraction_removed": wd_row,
