@@ -10,6 +10,7 @@ learning rate (or an array of them) go in; a :class:`Result` comes out.
 'converged'
 """
 
+from . import _progress  # noqa: F401  (first import of tqdm.auto, without its "IProgress not found")
 from . import losses, preconditioners, theory
 from .losses import Loss, huber, logcosh, squared
 from .preconditioners import (

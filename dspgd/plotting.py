@@ -24,6 +24,10 @@ FAMILIES: tuple[str, ...] = (
 )
 _PALETTE = sns.color_palette("colorblind", 10) + [(0.2, 0.2, 0.2), (0.55, 0.55, 0.55)]
 _COLORS = dict(zip(FAMILIES, _PALETTE))
+# the palette's vermillion is too close to normalized GD's orange: Adam gets a dark red;
+# the last grey would repeat the fixed diagonal's: the flat ball gets an indigo
+_COLORS["adam"] = (0.70, 0.09, 0.17)
+_COLORS["flat_ball"] = (0.29, 0.0, 0.51)
 _STYLE_SET = False
 
 

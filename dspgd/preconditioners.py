@@ -164,7 +164,7 @@ def normalized(eps: float = 1e-2) -> Preconditioner:
 def clip_norm(c: float = 1.0) -> Preconditioner:
     """Gradient clipping by global norm: ``grad K(G) = min(1, c/||G||_F) G``.
 
-    ``K(G) = Huber_c(||G||_F)``; ``L_K = 1``.
+    ``K(G) = Huber_c(||G||_F)``; ``L_K = 1``. The book writes the clipping level ``c`` as tau.
     """
     c = _positive("clip_norm c", c)
 
@@ -177,7 +177,7 @@ def clip_norm(c: float = 1.0) -> Preconditioner:
         return G * np.minimum(1.0, c / np.maximum(s, np.finfo(float).tiny))
 
     return Preconditioner(
-        "clip_norm", rf"clip by norm ($c={_tex(c)}$)", True, True, 1.0,
+        "clip_norm", rf"clip by norm ($\tau={_tex(c)}$)", True, True, 1.0,
         value, grad, lambda r: min(1.0, c / r) if r > 0 else 1.0, {"c": c},
     )
 
@@ -204,7 +204,7 @@ def flat_ball(radius: float = 1.0) -> Preconditioner:
         return G * np.maximum(0.0, 1.0 - radius / np.maximum(s, np.finfo(float).tiny))
 
     return Preconditioner(
-        "flat_ball", rf"flat ball ($r={_tex(radius)}$)", True, True, 1.0,
+        "flat_ball", rf"flat ball (radius ${_tex(radius)}$)", True, True, 1.0,
         value, grad, lambda r: 0.0, {"radius": radius},
     )
 
@@ -244,7 +244,7 @@ def clip_value(c: float = 1.0) -> Preconditioner:
         return np.sum(np.where(a <= c, 0.5 * G * G, c * a - 0.5 * c * c), axis=(-2, -1))
 
     return Preconditioner(
-        "clip_value", rf"clip by value ($c={_tex(c)}$)", False, False, 1.0,
+        "clip_value", rf"clip by value ($\tau={_tex(c)}$)", False, False, 1.0,
         value, lambda G: np.clip(G, -c, c), lambda r: min(1.0, c / r) if r > 0 else 1.0,
         {"c": c}, columnwise=True,
     )

@@ -39,6 +39,7 @@ __all__ = [
     "MANIFEST",
     "SIGNIFICANT_DIGITS",
     "FORMATS",
+    "PNG_DPI",
     "Produced",
     "to_jsonable",
     "dumps",
@@ -53,6 +54,10 @@ SIGNIFICANT_DIGITS = 12
 
 #: File formats written for every figure.
 FORMATS = ("png", "pdf")
+
+#: Dots per inch of the PNGs, twice the 110 dpi of the figures on the book's
+#: pages, so that a figure enlarged on a phone stays legible.
+PNG_DPI = 220
 
 #: Packages whose versions are recorded in ``figures.json``.
 _SOFTWARE = ("dspgd", "numpy", "scipy", "matplotlib", "seaborn")
@@ -257,8 +262,10 @@ def _save(fig: Any, stem: Path) -> list[Path]:
     for fmt in FORMATS:
         # A PDF carries its creation date unless told not to; PNGs carry none.
         meta = {"CreationDate": None} if fmt == "pdf" else {}
-        written.append(_atomic_write(stem.with_suffix(f".{fmt}"),
-                                     lambda tmp, fmt=fmt, meta=meta: fig.savefig(tmp, format=fmt, metadata=meta)))
+        extra = {"dpi": PNG_DPI} if fmt == "png" else {}
+        written.append(_atomic_write(
+            stem.with_suffix(f".{fmt}"),
+            lambda tmp, fmt=fmt, meta=meta, extra=extra: fig.savefig(tmp, format=fmt, metadata=meta, **extra)))
     return written
 
 
@@ -346,13 +353,7 @@ def reproduce(
             plt.close(produced.fig)
         result.seconds[e.name] = time.perf_counter() - t0
         result.files += files
-        records[e.name] = {
-            "chapter": e.chapter,
-            "title": e.title,
-            "function": e.qualname,
-            "files": [f.name for f in files],
-            "data": data,
-        }
+        records[e.name] = {**e.record(), "files": [f.name for f in files], "data": data}
     bar.close()
     text = dumps({"figures": records, "software": _software()})
     manifest = _atomic_write(path / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -1,9 +1,12 @@
 """The built book, opened page by page in a real browser (headless Chromium).
 
-Serves ``_build/html`` on a loopback port and checks every page: no console
-error, no failed request, no request leaving the local server, math typeset by
-the local MathJax, every image loaded, theorem boxes and glued numbers
-present. A full-page screenshot of each page goes to ``_build/screenshots``.
+Serves ``_build/html`` on a loopback port and checks every page, at the width
+of a phone (390 px) and of a laptop (1280 px): no console error, no failed
+request, no request leaving the local server, math typeset by the local
+MathJax, every image loaded, theorem boxes and glued numbers present; the
+page does not scroll sideways, and no formula is cut off by a box around it
+that does not scroll. A full-page screenshot of each page at each width goes
+to ``_build/screenshots``.
 
 Run after ``make book``; ``make test`` does both. Environment variables:
 
@@ -37,6 +40,9 @@ SHOTS = Path(os.environ.get("DSPGD_SCREENSHOTS", HTML_ROOT.parent / "screenshots
 LOCAL_HOST = "127.0.0.1"
 NOT_BUILT = "book-not-built"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# a phone (an iPhone 12 to 15 is 390 CSS px wide) and a laptop
+WIDTHS = (390, 1280)
+INSTALL_CHROMIUM = "apt-get install chromium"
 # Waits (up to 20 s) for MathJax, when the page loads it, to finish typesetting;
 # then reports the math on the page.
 MATH_REPORT = """async () => {
@@ -79,6 +85,87 @@ DOM_REPORT = """() => {
         raw_glue: main.innerText.match(/\\{glue(:[a-z]+)?\\}/g),
     };
 }"""
+
+
+# Whether the page scrolls sideways, which elements stick out of it, and which
+# formulas are cut off. An element sticks out when its box, or the text that
+# spills out of it, passes the right edge of the window and no box around it
+# scrolls or clips (fixed and hidden elements, such as the theme's closed side
+# panels, do not count); the innermost such elements are named. A formula
+# (mjx-container) is cut off when its box passes the edge of a box around it
+# whose overflow is hidden or clip before any box around it that scrolls, or
+# when it hides part of itself (overflow-y hidden and a taller content).
+LAYOUT_REPORT = """() => {
+    const root = document.documentElement;
+    const width = root.clientWidth;
+    const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+        (typeof e.className === 'string' && e.className.trim() ? '.' + e.className.trim().split(/\\s+/).slice(0, 2).join('.') : '');
+    const words = e => ((e.querySelector && e.querySelector('mjx-assistive-mml')) || e).textContent
+        .trim().replace(/\\s+/g, ' ').slice(0, 70);
+    const clips = s => /hidden|clip/.test(s);
+    const scrolls = s => /auto|scroll/.test(s);
+    window.scrollTo(1e6, window.scrollY);
+    const scrolled = window.scrollX;
+    window.scrollTo(0, 0);
+    const wide = [];
+    for (const e of document.querySelectorAll('body *')) {
+        const r = e.getBoundingClientRect();
+        const own = getComputedStyle(e);
+        // with the text that spills out of it, unless the element clips or scrolls it itself
+        const spill = clips(own.overflowX) || scrolls(own.overflowX) ? 0 : r.left + e.scrollWidth;
+        const right = Math.max(r.right, spill);
+        if (r.width === 0 || right <= width + 1) continue;
+        let free = true;
+        for (let a = e; a && a !== root; a = a.parentElement) {
+            const s = getComputedStyle(a);
+            if (s.position === 'fixed' || s.visibility === 'hidden' ||
+                (a !== e && (clips(s.overflowX) || scrolls(s.overflowX)))) { free = false; break; }
+        }
+        if (free) wide.push({el: e, what: name(e) + ' "' + words(e) + '" reaches ' + Math.round(right) + ' px'});
+    }
+    // the innermost: the elements that cause it, not the page boxes around them
+    const innermost = wide.filter(w => !wide.some(v => v !== w && w.el.contains(v.el)));
+    const cut = [];
+    for (const m of document.querySelectorAll('mjx-container')) {
+        const r = m.getBoundingClientRect();
+        if (r.width === 0 && r.height === 0) continue;  // not shown (a folded block)
+        const own = getComputedStyle(m);
+        if (clips(own.overflowY) && m.scrollHeight > m.clientHeight + 1) {
+            cut.push('"' + words(m) + '" cut at the top or bottom by its own box');
+            continue;
+        }
+        for (let a = m.parentElement; a && a !== root; a = a.parentElement) {
+            const s = getComputedStyle(a);
+            const ar = a.getBoundingClientRect();
+            const outX = r.right > ar.right + 1 || r.left < ar.left - 1;
+            const outY = r.bottom > ar.bottom + 1 || r.top < ar.top - 1;
+            if ((clips(s.overflowX) && outX) || (clips(s.overflowY) && outY)) {
+                cut.push('"' + words(m) + '" cut off by ' + name(a));
+                break;
+            }
+            if (scrolls(s.overflowX) || scrolls(s.overflowY)) break;  // it scrolls inside that box
+        }
+    }
+    return {
+        width: width,
+        page_width: root.scrollWidth,
+        scrolls_sideways: scrolled > 0 || root.scrollWidth > width + 1,
+        wide: innermost.map(w => w.what),
+        cut: cut,
+    };
+}"""
+
+
+def layout_problems(report: dict) -> list[str]:
+    """What is wrong with a page's layout, from :data:`LAYOUT_REPORT`."""
+    problems = []
+    if report["scrolls_sideways"] or report["wide"]:
+        problems.append(
+            f"the page is {report['page_width']} px wide in a {report['width']} px window"
+            + "".join(f"\n    sticks out: {w}" for w in report["wide"][:10])
+        )
+    problems += [f"math cut off: {c}" for c in report["cut"][:20]]
+    return problems
 
 
 def built_pages() -> list[str]:
@@ -127,7 +214,7 @@ def find_chromium() -> str | None:
 def skip_or_fail(reason: str) -> None:
     """Skip where the browser is missing on a workstation; never in CI."""
     if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the browser test (install it: apt-get install -y chromium)")
+        pytest.fail(f"{reason}; CI must run the browser test")
     pytest.skip(reason)
 
 
@@ -165,7 +252,9 @@ def browser():
         skip_or_fail("the playwright package is not installed (pip install -r requirements.txt)")
     exe = find_chromium()
     if exe is None:
-        skip_or_fail("chromium is not installed (apt-get install chromium, or set CHROMIUM)")
+        skip_or_fail(
+            f"no browser check: chromium is not installed ({INSTALL_CHROMIUM}, or set CHROMIUM to its path)"
+        )
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
@@ -215,14 +304,15 @@ def _count_blocks(source: str, kinds: str) -> int:
     return len(re.findall(r"^\s*(?:`{3,}|:{3,})\{(?:" + kinds + r")\}", source, flags=re.M))
 
 
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"{w}px")
 @pytest.mark.parametrize("page", built_pages() or [NOT_BUILT])
-def test_page_in_browser(page: str, server: str, browser) -> None:
+def test_page_in_browser(page: str, width: int, server: str, browser) -> None:
     if page == NOT_BUILT:
         pytest.fail(not_built_message())
     requests: list[str] = []
     problems: list[str] = []
 
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    ctx = browser.new_context(viewport={"width": width, "height": 900}, service_workers="block")
     pg = ctx.new_page()
 
     def on_request(req) -> None:
@@ -259,8 +349,10 @@ def test_page_in_browser(page: str, server: str, browser) -> None:
             pg.goto(url, wait_until="load", timeout=60_000)
         math = pg.evaluate(MATH_REPORT)
         dom = pg.evaluate(DOM_REPORT)
+        layout = pg.evaluate(LAYOUT_REPORT)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(SHOTS / (page.replace("/", "__")[: -len(".html")] + ".png")), full_page=True)
+        shot = f"{page.replace('/', '__')[: -len('.html')]}-{width}px.png"
+        pg.screenshot(path=str(SHOTS / shot), full_page=True, timeout=180_000)  # the API page is long
     finally:
         ctx.close()
 
@@ -285,3 +377,47 @@ def test_page_in_browser(page: str, server: str, browser) -> None:
     assert not dom["tracebacks"], "the page shows an error output of a code cell"
     assert not problems, "\n".join(problems)
     assert requests, "no request was recorded"
+    bad = layout_problems(layout)
+    assert not bad, f"at {width} px wide:\n" + "\n".join(bad)
+
+
+# Two defects planted in a built page, the kind the layout check exists for: a
+# long reference that cannot break (as the theme rendered a dspgd.figures...()
+# reference in a caption before _static/responsive.css), and a formula in a
+# box that hides what does not fit (as the theme treated all inline math).
+PLANT_DEFECTS = """async () => {
+    const article = document.querySelector('article') || document.body;
+    const ref = document.createElement('p');
+    ref.innerHTML = '<a class="reference internal" href="#"><code class="xref py py-func docutils literal">' +
+        '<span class="pre" style="white-space: nowrap; overflow-wrap: normal">dspgd.figures.' +
+        'a_deliberately_long_unbreakable_name_'.repeat(4) + '()</span></code></a>';
+    article.appendChild(ref);
+    const box = document.createElement('p');
+    box.innerHTML = '<span class="math notranslate nohighlight" style="overflow: hidden">' +
+        '\\\\(W_{GD} = W_0 + X^\\\\top (X X^\\\\top)^{-1} (Y - X W_0) + W_0 + X^\\\\top (X X^\\\\top)^{-1} (Y - X W_0)\\\\)</span>';
+    article.appendChild(box);
+    await MathJax.typesetPromise([box]);
+}"""
+
+
+def test_layout_check_catches_planted_defects(server: str, browser) -> None:
+    """The layout check is not blind: it reports a planted unbreakable reference and a cut formula."""
+    pages = [p for p in built_pages() if "$" in source_of(p)]
+    if not pages:
+        pytest.fail(not_built_message())
+    ctx = browser.new_context(viewport={"width": WIDTHS[0], "height": 900}, service_workers="block")
+    try:
+        pg = ctx.new_page()
+        pg.goto(f"{server}/{pages[0]}", wait_until="load", timeout=60_000)
+        assert pg.evaluate(MATH_REPORT)["started"], "MathJax did not start"
+        clean = layout_problems(pg.evaluate(LAYOUT_REPORT))
+        pg.evaluate(PLANT_DEFECTS)
+        planted = pg.evaluate(LAYOUT_REPORT)
+    finally:
+        ctx.close()
+    assert not clean, f"{pages[0]} has layout problems before anything is planted: {clean}"
+    assert planted["scrolls_sideways"], planted
+    assert any("a_deliberately_long_unbreakable_name" in w for w in planted["wide"]), planted["wide"]
+    assert any("cut off by span.math" in c for c in planted["cut"]), planted["cut"]
+    # what a failing page reports
+    print("\n".join(layout_problems(planted)))

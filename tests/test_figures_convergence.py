@@ -27,7 +27,8 @@ def close(out: Figure) -> dict:
 
 
 def test_registered():
-    for name in ("convergence-curves", "iterates-settle", "step-size-bound", "nonsmooth-hover"):
+    for name in ("convergence-curves", "iterates-settle", "step-size-bound", "nonsmooth-hover",
+                 "flat-ball-stall"):
         assert name in REGISTRY
         assert REGISTRY[name].chapter == "chapters/03_convergence"
 
@@ -78,6 +79,11 @@ def test_iterates_settle_small():
             assert rec["displacement"] >= 1 - 1e-9      # W_GD is the closest interpolator
         else:
             assert rec["last_step"] == pytest.approx(0.05, rel=1e-9)
+    # the summaries the chapter quotes: span-keeping K end at W_GD, as far from W0 as GD
+    assert data["keeps_span_displacement_deviation"] < 1e-9
+    assert data["displacement_min_smooth"] >= 1 - 1e-9 and data["displacement_max_smooth"] > 1.01
+    assert data["last_step_max_smooth"] < 1e-10 and data["path_length_max_nonsmooth"] > 1
+    assert 0 < data["rho_gd"] < 1
 
 
 def test_step_size_bound_small():
@@ -92,6 +98,11 @@ def test_step_size_bound_small():
     assert data["adam_largest_converging"] == 0.99 and data["adam_smallest_failing"] == 1.01
     assert data["diagonal_threshold_ratio"] > 1
     assert data["diagonal_below_status"] == "converged" and data["diagonal_above_status"] == "diverged"
+    above = data["adam_above_bound"]
+    assert (above["multiplier_low"], above["multiplier_high"]) == (1.01, 1.1)
+    assert above["amplitude_high"] == ad["1.1"]["tail_amplitude"] and above["cycle_gap_max"] < 1e-8
+    assert (data["sweep_min"], data["sweep_max"]) == pytest.approx((0.5, 3.0))
+    assert 0 < data["sweep_saturating_max_amplitude"] < 1        # Adam and clipping never diverge
 
 
 def test_nonsmooth_hover_small():
@@ -107,3 +118,27 @@ def test_nonsmooth_hover_small():
         assert v < 1e-12
     for frac in data["smooth_lr_fraction"].values():
         assert 0.4 < frac < 0.6
+    assert data["normalized_half_deviation"] < 1e-8 and data["cycle_gap_max"] < 1e-8
+    assert data["n_h"] == 4 and (data["h_min"], data["h_max"]) == pytest.approx((0.02, 0.2))
+    assert 0.4 < data["mean_over_h_min"]["sign"] <= data["mean_over_h_max"]["sign"] < 0.6
+    assert data["final_smooth_max"] < 1e-12 < 1e-3 < data["final_exact_min"]
+
+
+def test_flat_ball_stall_small():
+    """The flat ball stops, exactly, short of the interpolators; GD on the same problem does not."""
+    data = close(convergence.flat_ball_stall(**SMALL, steps=300))
+    fl, g = data["flat"], data["gd"]
+    assert fl["first_zero_step"] > 0 and fl["zero_steps_after"]   # the step is exactly 0 from then on
+    assert fl["relative_residual"] > 0.05                          # not an interpolator
+    assert fl["distance_to_gd"] > 0.05                             # and not W_GD
+    # isotropic: the end point is in W0 + range(X^T), so its distance to W_GD is its distance to the set
+    assert fl["distance_to_gd"] == pytest.approx(fl["distance_to_interpolators"], rel=1e-9)
+    assert fl["grad_norm"] == pytest.approx(fl["radius"], rel=1e-12)  # it stopped on the sphere
+    assert abs(fl["grad_excess"]) < 1e-12
+    assert g["relative_residual"] < 1e-13 and g["distance_to_gd"] < 1e-12
+
+
+def test_nonsmooth_preconditioners_are_dashed():
+    prob = convergence.book_problem(**SMALL)
+    for p in convergence.book_preconditioners(prob):
+        assert convergence._style(p)["ls"] == ("-" if p.smooth else "--")

@@ -139,6 +139,7 @@ def test_verify_agrees_with_flags_and_catches_false_flags():
         v = maps.verify(p, n_points=8)
         assert v["isotropic_ok"] and v["keeps_span_ok"], p
         assert v["min_descent"] >= 0.0, p
+        assert maps.formula_key(p) in maps.FORMULAS, p
     liar = dataclasses.replace(dspgd.adam(eps=0.1), isotropic=True)
     assert not maps.verify(liar, n_points=4)["isotropic_ok"]
     liar = dataclasses.replace(dspgd.clip_value(c=1.0), keeps_span=True)
@@ -147,9 +148,16 @@ def test_verify_agrees_with_flags_and_catches_false_flags():
 
 def test_preconditioner_table_is_complete_and_well_formed():
     main, checks, data = maps.preconditioner_table(n_points=5)
-    names = {r["name"] for r in data["rows"]}
-    assert names == set(maps.FORMULAS)
+    keys = {r["key"] for r in data["rows"]}
+    assert keys == set(maps.FORMULAS)       # every formula used, every row has one
+    exact = {r["key"]: r["label"] for r in data["rows"] if r["key"].endswith("_exact")}
+    assert set(exact) == {"normalized_exact", "spectral_exact"}
+    for key in exact:                       # the exact rows print formulas without epsilon
+        assert "epsilon" not in "".join(maps.FORMULAS[key])
+    assert "flat_ball" in keys
     assert data["all_flags_ok"]
+    assert data["fd_step"] == maps.FD_STEP and (data["D_low"], data["D_high"]) == maps.D_RANGE
+    assert data["min_point_norm"] > 0
     assert data["max_fd_error"] < 1e-6
     assert data["max_defect_flagged"] < 1e-12 < data["min_defect_unflagged"]
     for table, ncol in ((main, 5), (checks, 4)):
@@ -211,6 +219,9 @@ def test_maps_1d_slope_at_zero_is_lipschitz_constant():
             assert abs(c["slope_at_0"] - c["lipschitz"]) < 1e-4 * c["lipschitz"], c["label"]
         else:
             assert c["slope_at_0"] > 1e6
+    slopes = out.data["slope_at_0"]
+    assert list(slopes) == ["gd", "adam_eps_0.1", "adam_eps_0.01", "clip_value", "power", "sign"]
+    assert slopes["adam_eps_0.01"] == pytest.approx(100, rel=1e-4)   # 1 / eps
 
 
 def test_maps_2d_isotropic_panels_are_radial():
@@ -222,6 +233,7 @@ def test_maps_2d_isotropic_panels_are_radial():
         else:
             assert panel["max_angle_deg"] > 10, panel["label"]
     assert out.data["spectral_vs_normalized_k1"] < 1e-14
+    assert out.data["max_angle_deg"]["sign"] > 40 and out.data["isotropic_max_angle_deg"] < 1e-10
 
 
 def test_registered():

@@ -1,51 +1,107 @@
-"""The claims ledger: every check passes, and a broken one would show as failing."""
+"""The claims ledger as a framework: registration, verdicts, rendering, and its links to the book.
+
+That every row passes, and fails under a planted bug, is tested in
+``test_ledger_mutations.py`` (which runs the ledger once for both).
+"""
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dspgd import ledger
+from dspgd import ledger, solver
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("key", list(ledger.CLAIMS))
-def test_claim_holds(key):
-    row = ledger.run(ledger.CLAIMS[key])
-    assert row.passed, f"{key}: measured {row.measured} is not {row.claim.op} {row.claim.threshold}"
+def _claim(op="<=", threshold=1.0, check=lambda: 0.5, source="book: observation"):
+    return ledger.Claim("X", source, "s", "m", op, threshold, check, "chapters/ledger")
 
 
-def test_broken_gd_limit_fails_the_isotropic_row(monkeypatch):
-    # If gd_limit were wrong (here: off by a constant), the C3 row must fail.
-    import dspgd.theory as theory
-
-    real = theory.gd_limit
-    monkeypatch.setattr(theory, "gd_limit", lambda prob: real(prob) + 1e-3)
-    row = ledger.run(ledger.CLAIMS["C3"])
-    assert not row.passed
-    assert row.measured > ledger.CLAIMS["C3"].threshold
+@pytest.mark.parametrize("op, threshold, measured, passed", [
+    ("<=", 1.0, 0.5, True), ("<=", 1.0, 1.5, False),
+    (">=", 1.0, 1.5, True), (">=", 1.0, 0.5, False),
+    ("in", (1.0, 2.0), 1.5, True), ("in", (1.0, 2.0), 2.5, False), ("in", (1.0, 2.0), 0.5, False),
+])
+def test_verdicts(op, threshold, measured, passed):
+    assert ledger.run(_claim(op, threshold, lambda: measured)).passed is passed
 
 
-def test_non_convergence_fails_a_row(monkeypatch):
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_measurement_fails(value):
+    for op, thr in (("<=", 1.0), (">=", 0.0), ("in", (-np.inf, np.inf))):
+        assert not ledger.run(_claim(op, thr, lambda: value)).passed
+
+
+def test_a_check_that_raises_fails_and_says_why():
+    def broken():
+        raise RuntimeError("solver exploded")
+
+    row = ledger.run(_claim(check=broken))
+    assert not row.passed and "solver exploded" in row.error
+    assert "solver exploded" in ledger.markdown_rows([row])
+
+
+def test_non_convergence_fails_the_rows_that_need_it(monkeypatch):
     # A solver that never converges must fail the rows that need convergence, not pass them.
-    import dspgd.ledger as L
-
-    real = L.solve
-    monkeypatch.setattr(L, "solve", lambda *a, **kw: real(*a, **{**kw, "max_steps": 3}))
-    for key in ("C1", "C2", "C3", "C4", "B1"):
+    real = solver.solve
+    monkeypatch.setattr(solver, "solve", lambda *a, **kw: real(*a, **{**kw, "max_steps": 3}))
+    for key in ("C1", "C2", "C3", "C4", "C4b", "B1", "B2", "B10"):
         row = ledger.run(ledger.CLAIMS[key])
-        assert not row.passed, key
+        assert not row.passed and not row.error, key
 
 
-def test_non_finite_measurement_fails():
-    c = ledger.Claim("X", "book: observation", "s", "m", ">=", 0.0, lambda: float("nan"), "chapters/x")
-    assert not ledger.run(c).passed
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(op="=="), "op must be"),
+    (dict(source="folklore"), "source must be"),
+    (dict(op="in", threshold=1.0), "band"),
+    (dict(op="in", threshold=(2.0, 1.0)), "band"),
+    (dict(op="<=", threshold=(0.0, 1.0)), "single number"),
+])
+def test_bad_claims_rejected(kwargs, match):
+    args = dict(key="Y", source="paper", statement="s", measure="m", op="<=", threshold=0.0,
+                chapter="chapters/x")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        ledger.claim(**args)
 
 
-def test_markdown_table_marks_failures():
-    c = ledger.Claim("X", "book: observation", "s", "m", "<=", 1.0, lambda: 2.0, "chapters/ledger")
-    table = ledger.markdown_table([ledger.run(c)])
-    assert "FAIL" in table and "pass" not in table
-    assert table.count("\n") == 3
+def test_a_key_registers_once():
+    with pytest.raises(ValueError, match="twice"):
+        ledger.claim("C1", "paper", "s", "m", "<=", 0.0, "chapters/x")(lambda: 0.0)
 
 
-def test_bad_op_rejected():
-    with pytest.raises(ValueError, match="op must be"):
-        ledger.claim("Y", "paper", "s", "m", "==", 0.0, "chapters/x")
+def test_rows_render_with_badges_and_numbers():
+    good = ledger.run(_claim("in", (1.0, 2.0), lambda: 1.5))
+    bad = ledger.run(_claim("<=", 1e-12, lambda: 3e-5))
+    text = ledger.markdown_rows([good, bad])
+    assert text.count("{bdg-success}`pass`") == 1 and text.count("{bdg-danger}`FAIL`") == 1
+    assert r"1.5 \in [1, 2]" in text
+    assert r"3.00\times 10^{-5} \le 1.00\times 10^{-12}" in text
+    summary = ledger.markdown_summary([good, bad])
+    assert "| book: observation | 2 | 1 | 1 |" in summary and "| **all** | **2** | **1** | **1** |" in summary
+
+
+def test_shared_experiments_are_recomputed_for_a_fresh_row():
+    ledger._CACHE["_bound_runs"] = "stale"
+    ledger.run(_claim(), fresh=True)
+    assert "_bound_runs" not in ledger._CACHE
+
+
+def test_every_row_points_at_a_chapter_and_labels_that_exist():
+    labels = set()
+    for f in (ROOT / "chapters").glob("*.md"):
+        labels |= set(re.findall(r"^:label:\s*(\S+)", f.read_text(), flags=re.M))
+    for c in ledger.CLAIMS.values():
+        assert (ROOT / f"{c.chapter}.md").is_file(), (c.key, c.chapter)
+        assert c.source in ledger.SOURCES
+        for lab in c.refs:
+            assert lab in labels, f"{c.key} cites {lab!r}, which no chapter defines"
+
+
+def test_the_ledger_page_has_a_section_for_every_chapter_with_rows():
+    page = (ROOT / "chapters" / "ledger.md").read_text()
+    for chapter in {c.chapter for c in ledger.CLAIMS.values()}:
+        name = chapter.split("/")[-1]
+        assert f'rows_of("{name}")' in page, name

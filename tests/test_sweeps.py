@@ -236,6 +236,11 @@ def test_lr_dependence_figure_small():
     assert out.data["nonlinear_distance_min"] > 1e-3
     assert out.data["diagonal_closed_form_error"] < 1e-8
     assert out.data["all_converged"]
+    assert out.data["n_fractions"] == 4
+    for v in out.data["methods"].values():
+        if "slopes" in v:  # the extremes the chapter quotes are those of the per-seed slopes
+            assert (v["slope_min"], v["slope_max"]) == (min(v["slopes"]), max(v["slopes"]))
+            assert v["distance_slope_max"] == max(v["distance_slopes"])
 
 
 def test_bound_ratio_figure_small():

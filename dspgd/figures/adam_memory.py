@@ -11,7 +11,8 @@ from ..problem import gaussian_problem
 from ..theory import bound_constant, distance_ratio, gd_limit, relative_distance, stable_lr
 from . import Figure, register
 
-__all__ = ["BETAS", "adam_runs", "adam_memory_curves", "adam_memory_bias", "adam_memory_table"]
+__all__ = ["BETAS", "eps_key", "run_key", "adam_runs", "adam_memory_curves", "adam_memory_bias", "adam_memory_table",
+           "adam_memory_seeds", "adam_memory_seed_table"]
 
 _CHAPTER = "chapters/08_adam_memory"
 
@@ -21,8 +22,18 @@ _LS = ("-", "--", "-.", ":", "-")
 _MK = ("o", "s", "^", "v", "D")
 
 
-def _key(b: tuple[float, float]) -> str:
-    return f"{b[0]:g},{b[1]:g}"
+def eps_key(e: float) -> str:
+    """The key of an ``eps`` in the figures' data: ``1e-08`` as ``"eps1e-08"``."""
+    return f"eps{e:g}"
+
+
+def run_key(b: tuple[float, float], e: float) -> str:
+    """The key of a run in the figures' data: ``(0.9, 0.999)`` and ``1e-08`` as ``"beta0.9_0.999-eps1e-08"``.
+
+    Made of letters, digits, ``.``, ``_`` and ``-`` only, so that it is
+    also the readable part of the run's glue names (:mod:`dspgd.gluing`).
+    """
+    return f"beta{b[0]:g}_{b[1]:g}-{eps_key(e)}"
 
 
 def _label(b: tuple[float, float]) -> str:
@@ -39,12 +50,6 @@ def _style(i: int, b: tuple[float, float]) -> dict:
 def _short(x: float) -> str:
     """``0.001`` as ``1e-3``, ``0.00316`` as ``3e-3``."""
     return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
-
-
-def _sci(x: float) -> str:
-    """``61234.5`` as ``6.1\\times 10^{4}``."""
-    ex = int(np.floor(np.log10(x)))
-    return rf"{x / 10.0**ex:.1f}\times 10^{{{ex}}}"
 
 
 def _eps_tex(e: float) -> str:
@@ -111,11 +116,12 @@ def _summary(R: dict) -> dict:
     for i, b in enumerate(R["betas"]):
         for j, e in enumerate(R["eps"]):
             sl = slice((i * ne + j) * nl, (i * ne + j + 1) * nl)
-            runs[f"{_key(b)}|{e:g}"] = {
+            rel_res = [float(x / r0) for x in grid.residual[sl]]
+            runs[run_key(b, e)] = {
                 "betas": list(b), "eps": e, "lr": list(R["lrs"]),
                 "status": [str(s) for s in grid.status[sl]],
                 "steps": [int(s) for s in grid.steps[sl]],
-                "rel_residual": [float(x / r0) for x in grid.residual[sl]],
+                "rel_residual": rel_res, "rel_residual_min": min(rel_res), "rel_residual_max": max(rel_res),
                 "rel_distance": [float(x) for x in rel[sl]],
                 "ratio": [float(x) for x in rat[sl]],
                 "bound_c": [float(bound_constant(prob, adam(e), lr)) for lr in R["lrs"]],
@@ -138,14 +144,19 @@ def _summary(R: dict) -> dict:
                      "first_below_tol": int(steps[hit[0]]) if hit.size else -1}
             after = h[hit[0]:, m] if hit.size else np.array([np.nan])
             entry["max_after_tol"] = float(np.nanmax(after)) if hit.size else float("nan")
-            late[f"{_key(b)}|{e:g}"] = entry
+            late[run_key(b, e)] = entry
     mom = R["momentum"]
     return {"runs": runs, "late": late, "momentum_rel_distance_max": float(np.max(relative_distance(mom.W, prob, W_gd))),
             "momentum_status": [str(s) for s in mom.status], "momentum_lr": [float(x) for x in mom.lr]}
 
 
 @register("adam-memory-curves", chapter=_CHAPTER,
-          title="Full Adam: relative residual against the step, for several betas")
+          title="Full Adam: relative residual against the step, for several betas",
+          alt="Two panels of the relative residual of full Adam against the step, one line per pair of "
+              "betas: with torch's default epsilon (left) the runs with memory fall below the stopping "
+              "tolerance to round-off and later climb back up, one never gets below it, and the "
+              "memoryless method hovers far above it; with a larger epsilon (right) every run falls to "
+              "round-off and stays there.")
 def adam_memory_curves(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: float = 1e-3,
                        curve_steps: int = 20_000, width: float = 7.2, height: float = 4.4) -> Figure:
     """Relative residual ``||XW_t - Y|| / ||XW_0 - Y||`` of full Adam at one learning rate.
@@ -157,11 +168,15 @@ def adam_memory_curves(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: fl
     Returns
     -------
     Figure
-        ``data`` has, per ``"beta1,beta2|eps"``: the final relative residual,
-        the first recorded step below ``tol``, the largest relative residual
-        recorded after it, and ``drift``, the distance (relative to
-        ``||W_GD - W0||``) between the end of the unstopped run and the
-        iterate at which the stopping rule stops.
+        ``data["late"]`` has, per run (key :func:`run_key`, e.g.
+        ``"beta0.9_0.999-eps1e-08"``): the final relative residual, the first
+        recorded step below ``tol``, the largest relative residual recorded
+        after it, and ``drift``, the distance (relative to ``||W_GD - W0||``)
+        between the end of the unstopped run and the iterate at which the
+        stopping rule stops. ``data["late_max"]`` has, per ``eps`` (key
+        :func:`eps_key`), the largest of these over the ``betas``, and
+        ``data["step_cap"]`` the cap ``curve_lr / eps`` of Adam's
+        coordinate-wise step.
     """
     R = _runs(n=n, d=d, seed=seed, curve_lr=curve_lr, curve_steps=curve_steps)
     S = _summary(R)
@@ -185,13 +200,23 @@ def adam_memory_curves(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: fl
     axs[0].set_ylim(1e-18, 3)
     handles, labels = axs[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
-    data = {"late": S["late"], "curve_lr": curve_lr, "curve_steps": curve_steps, "tol": R["tol"],
-            "eps": list(R["eps"]), "betas": [list(b) for b in R["betas"]], "n": n, "d": d, "seed": seed}
+    late = S["late"]
+    # per eps, the largest of each number over every betas (NaN: the run never reached tol)
+    late_max = {eps_key(e): {key: float(np.nanmax([late[run_key(b, e)][key] for b in R["betas"]]))
+                             for key in ("max_after_tol", "drift", "final_rel_residual")} for e in R["eps"]}
+    data = {"late": late, "late_max": late_max, "curve_lr": curve_lr, "curve_steps": curve_steps,
+            "tol": R["tol"], "eps": list(R["eps"]), "betas": [list(b) for b in R["betas"]],
+            "step_cap": {eps_key(e): curve_lr / e for e in R["eps"]}, "n": n, "d": d, "seed": seed}
     return Figure(fig, data)
 
 
 @register("adam-memory-bias", chapter=_CHAPTER,
-          title="Full Adam: distance to the GD solution and the ratio of claim C4 against the learning rate")
+          title="Full Adam: distance to the GD solution and the ratio of claim C4 against the learning rate",
+          alt="Four panels against the learning rate, one row per epsilon: on the left the relative "
+              "distance of full Adam's final iterate to the GD solution, far from zero for every run, "
+              "moving with the learning rate for the settings with memory and above the nearly flat "
+              "line of the memoryless method; on the right the ratio of claim C4, a little above 1 "
+              "for every run.")
 def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: float = 1e-3,
                      curve_steps: int = 20_000, width: float = 7.4, height: float = 7.0) -> Figure:
     """Relative distance to ``W_GD`` and ratio ``||W - W0|| / ||W_GD - W0||`` of full Adam against ``lr``.
@@ -200,16 +225,18 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
     that met the stopping rule; open markers: runs that did not (their
     last iterate is shown, with its residual in the data). ``betas = (0, 0)``
     is the DSPGD method ``adam(eps)``. The constant ``c`` of
-    :func:`dspgd.bound_constant` for ``adam(eps)`` is written in the ratio
-    panels as a reference scale; the theory behind it does not cover Adam
-    with memory.
+    :func:`dspgd.bound_constant` for ``adam(eps)`` is in the data (not in
+    the figure): the theory behind it does not cover Adam with memory.
 
     Returns
     -------
     Figure
-        ``data["runs"]`` per ``"beta1,beta2|eps"``: statuses, steps, relative
-        residuals, relative distances, ratios, and ``bound_c`` per ``lr``;
-        plus the summary numbers the chapter quotes.
+        ``data["runs"]`` per run (key :func:`run_key`, e.g.
+        ``"beta0.9_0.999-eps1e-08"``): statuses, steps, relative residuals
+        (and their range), relative distances, ratios, and ``bound_c`` per
+        ``lr``; ``data["stable_lr"]`` per ``eps`` (key :func:`eps_key`); plus
+        the settings with their counts and ranges, and the summary numbers
+        the chapter quotes.
     """
     R = _runs(n=n, d=d, seed=seed, curve_lr=curve_lr, curve_steps=curve_steps)
     S = _summary(R)
@@ -222,7 +249,7 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
         da, ra = axs[j, 0], axs[j, 1]
         for i, b in enumerate(R["betas"]):
             st = _style(i, b)
-            run = S["runs"][f"{_key(b)}|{e:g}"]
+            run = S["runs"][run_key(b, e)]
             conv = np.array([s == "converged" for s in run["status"]])
             for ax, yv in ((da, run["rel_distance"]), (ra, run["ratio"])):
                 yv = np.array(yv)
@@ -234,15 +261,7 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
                 handles.append(h)
         ra.axhline(1.0, color="0.5", lw=0.8, ls=":")
         ra.set_ylim(0.98, None)
-        cs = np.array(S["runs"][f"{_key(R['betas'][0])}|{e:g}"]["bound_c"])
-        fin = cs[np.isfinite(cs)]
         slr = stable_lr(prob, adam(e))
-        head = r"reference: bound $c$ of Adam$_{\beta=0}$ (DSPGD)"
-        if fin.size:
-            txt = head + "\n" + rf"$c \geq {_sci(fin.min())}$ for $\eta<\eta_{{\mathrm{{stable}}}}$, $\infty$ above"
-        else:
-            txt = head + "\n" + rf"$c = \infty$: every $\eta$ here exceeds $\eta_{{\mathrm{{stable}}}} = {_sci(slr)}$"
-        ra.text(0.03, 0.13, txt, transform=ra.transAxes, fontsize=8, va="bottom", color="0.25")
         for ax in (da, ra):
             ax.set_xscale("log")
             if lrs.min() <= slr <= lrs.max():
@@ -262,8 +281,8 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
 
     runs = S["runs"]
     conv_rat = [r for v in runs.values() for r, s in zip(v["ratio"], v["status"]) if s == "converged"]
-    mem = {k: v for k, v in runs.items() if not k.startswith("0,0|")}
-    dsp = {k: v for k, v in runs.items() if k.startswith("0,0|")}
+    mem = {k: v for k, v in runs.items() if v["betas"] != [0.0, 0.0]}
+    dsp = {k: v for k, v in runs.items() if v["betas"] == [0.0, 0.0]}
 
     def _pick(dd, f):
         return [x for v in dd.values() for x, s in zip(v[f], v["status"]) if s == "converged"]
@@ -282,13 +301,15 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
                 for lr, s in zip(v["lr"], v["status"]) if lr > slrs[v["eps"]]]
 
     above, dsp_above = _above(mem), _above(dsp)
+    n_runs = int(sum(len(v["status"]) for v in runs.values()))
+    n_conv = int(sum(s == "converged" for v in runs.values() for s in v["status"]))
     data = {
-        "runs": runs, "lrs": [float(x) for x in lrs], "eps": list(R["eps"]),
-        "betas": [list(b) for b in R["betas"]], "tol": R["tol"], "patience": R["patience"],
-        "max_steps": R["max_steps"], "momentum_beta1": 0.9,
+        "runs": runs, "lrs": [float(x) for x in lrs], "n_lrs": int(lrs.size),
+        "lr_min": float(lrs.min()), "lr_max": float(lrs.max()), "eps": list(R["eps"]),
+        "betas": [list(b) for b in R["betas"]], "n_betas": len(R["betas"]), "tol": R["tol"],
+        "patience": R["patience"], "max_steps": R["max_steps"], "momentum_beta1": 0.9,
         "n": n, "d": d, "k": prob.k, "seed": seed,
-        "n_runs": int(sum(len(v["status"]) for v in runs.values())),
-        "n_converged": int(sum(s == "converged" for v in runs.values() for s in v["status"])),
+        "n_runs": n_runs, "n_converged": n_conv, "n_not_converged": n_runs - n_conv,
         "n_diverged": int(sum(s == "diverged" for v in runs.values() for s in v["status"])),
         "not_converged": not_conv,
         "ratio_min": float(min(conv_rat)), "ratio_max": float(max(conv_rat)),
@@ -296,6 +317,7 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
         "memory_rel_distance_max": float(max(_pick(mem, "rel_distance"))),
         "dspgd_rel_distance_min": float(min(_pick(dsp, "rel_distance"))),
         "dspgd_rel_distance_max": float(max(_pick(dsp, "rel_distance"))),
+        "dspgd_rel_distance_spread": float(max(_pick(dsp, "rel_distance")) - min(_pick(dsp, "rel_distance"))),
         "bound_c_min": float(cmin),
         "bound_c_max": float(max((c for v in runs.values() for c in v["bound_c"] if np.isfinite(c)),
                                  default=float("inf"))),
@@ -305,7 +327,10 @@ def adam_memory_bias(*, n: int = 20, d: int = 100, seed: int = 0, curve_lr: floa
         "dspgd_above_stable_converged": int(sum(s == "converged" for s in dsp_above)),
         "momentum_rel_distance_max": S["momentum_rel_distance_max"],
         "momentum_status": S["momentum_status"], "momentum_lr": S["momentum_lr"],
-        "stable_lr": {f"{e:g}": float(stable_lr(prob, adam(e))) for e in R["eps"]},
+        "momentum_n_lrs": len(S["momentum_lr"]), "momentum_lr_min": min(S["momentum_lr"]),
+        "momentum_lr_max": max(S["momentum_lr"]),
+        "momentum_n_converged": int(sum(s == "converged" for s in S["momentum_status"])),
+        "stable_lr": {eps_key(e): float(stable_lr(prob, adam(e))) for e in R["eps"]},
         "gd_threshold": float(2.0 / prob.op_norm**2),
     }
     return Figure(fig, data)
@@ -339,3 +364,102 @@ def adam_memory_table(data: dict):
         index.append((f"({b[0]:g}, {b[1]:g})" + (" DSPGD" if b == [0.0, 0.0] else ""), _short(v["eps"])))
     cols = [f"η={_short(lr)}" for lr in data["lrs"]]
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["β", "ε"]), columns=cols)
+
+
+def adam_memory_seeds(*, seeds: tuple[int, ...] = (1, 2, 3), n: int = 20, d: int = 100, eps: float = 1e-3,
+                      lrs: tuple[float, ...] = tuple(np.geomspace(1e-4, 1e-2, 5)[2:]),
+                      betas: tuple[tuple[float, float], ...] = BETAS, tol: float = 1e-10, patience: int = 20,
+                      max_steps: int = 6000) -> dict:
+    """The experiment of :func:`adam_memory_bias` on more problems: one ``eps``, fewer learning rates.
+
+    For each seed, one batched :func:`dspgd.adam_memory.adam_sweep` on
+    ``gaussian_problem(n, d, seed=seed)`` over ``betas x lrs``.
+
+    Returns
+    -------
+    dict
+        ``per_seed``: for each seed, the number of runs and of converged
+        runs, the range of the relative distance to ``W_GD`` of the
+        converged runs with memory, the relative distance of the converged
+        memoryless runs (``betas = (0, 0)``), and the range of the ratio of
+        claim C4 over the converged runs; plus the same ranges over all seeds
+        and the settings (with their counts and ranges).
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    per_seed = []
+    for seed in seeds:
+        prob = gaussian_problem(n=n, d=d, seed=seed)
+        g = adam_sweep(prob, lrs, list(betas), [eps], tol=tol, patience=patience, max_steps=max_steps)
+        conv = np.asarray(g.status) == "converged"
+        memoryless = np.repeat([tuple(b) == (0.0, 0.0) for b in betas], lrs.size)
+        rel = relative_distance(g.W, prob)
+        rat = distance_ratio(g.W, prob)
+        mem, dsp = conv & ~memoryless, conv & memoryless
+        per_seed.append({
+            "seed": int(seed), "n_runs": int(conv.size), "n_converged": int(conv.sum()),
+            "memory_min": float(rel[mem].min()), "memory_max": float(rel[mem].max()),
+            "dspgd_min": float(rel[dsp].min()) if dsp.any() else float("nan"),
+            "dspgd_max": float(rel[dsp].max()) if dsp.any() else float("nan"),
+            "ratio_min": float(rat[conv].min()), "ratio_max": float(rat[conv].max()),
+        })
+    out = {"seeds": [int(s) for s in seeds], "n_seeds": len(seeds), "seed_min": int(min(seeds)),
+           "seed_max": int(max(seeds)), "n": n, "d": d, "eps": eps, "lrs": lrs.tolist(), "n_lrs": int(lrs.size),
+           "lr_min": float(lrs.min()), "lr_max": float(lrs.max()), "tol": tol, "max_steps": max_steps,
+           "per_seed": per_seed}
+    for key in ("memory", "dspgd", "ratio"):
+        out[f"{key}_min"] = float(min(r[f"{key}_min"] for r in per_seed))
+        out[f"{key}_max"] = float(max(r[f"{key}_max"] for r in per_seed))
+    out["n_runs"] = int(sum(r["n_runs"] for r in per_seed))
+    out["n_converged"] = int(sum(r["n_converged"] for r in per_seed))
+    return out
+
+
+def _bias_row(bias: dict, eps: float, lrs: list[float]) -> dict:
+    """The numbers of :func:`adam_memory_seeds` for the problem of :func:`adam_memory_bias` (its ``data``)."""
+    keep = [i for i, lr in enumerate(bias["lrs"]) if any(abs(lr - x) <= 1e-12 * x for x in lrs)]
+    if len(keep) != len(lrs):
+        raise ValueError("the learning rates must be among those of the figure")
+    mem, dsp, rat, n_runs = [], [], [], 0
+    for v in bias["runs"].values():
+        if v["eps"] != eps:
+            continue
+        for i in keep:
+            n_runs += 1
+            if v["status"][i] != "converged":
+                continue
+            (dsp if v["betas"] == [0.0, 0.0] else mem).append(v["rel_distance"][i])
+            rat.append(v["ratio"][i])
+    return {"seed": bias["seed"], "n_runs": n_runs, "n_converged": len(rat),
+            "memory_min": min(mem), "memory_max": max(mem),
+            "dspgd_min": min(dsp) if dsp else float("nan"), "dspgd_max": max(dsp) if dsp else float("nan"),
+            "ratio_min": min(rat), "ratio_max": max(rat)}
+
+
+def adam_memory_seed_table(data: dict, bias: dict | None = None):
+    """One row per problem of :func:`adam_memory_seeds` and, first, the chapter's own problem.
+
+    Parameters
+    ----------
+    data : dict
+        The output of :func:`adam_memory_seeds`.
+    bias : dict, optional
+        ``Figure.data`` of :func:`adam_memory_bias`: its runs at the same
+        ``eps`` and learning rates give the first row.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    rows = list(data["per_seed"])
+    if bias is not None:
+        rows.insert(0, _bias_row(bias, data["eps"], data["lrs"]))
+    return pd.DataFrame({
+        "seed": [r["seed"] for r in rows],
+        "converged": [f"{r['n_converged']} of {r['n_runs']}" for r in rows],
+        "distance to W_GD, with memory": [f"{r['memory_min']:.3f} to {r['memory_max']:.3f}" for r in rows],
+        "distance to W_GD, memoryless": [f"{r['dspgd_min']:.3f}" if abs(r["dspgd_max"] - r["dspgd_min"]) < 5e-4
+                                         else f"{r['dspgd_min']:.3f} to {r['dspgd_max']:.3f}" for r in rows],
+        "ratio of claim C4": [f"{r['ratio_min']:.3f} to {r['ratio_max']:.3f}" for r in rows],
+    })

@@ -8,10 +8,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..plotting import color_of, new_figure
-from ..sweeps import Spec, bound_factors, run_limits, spec
+from ..preconditioners import Preconditioner, adam, clip_value, gd
+from ..problem import Problem, gaussian_problem
+from ..solver import solve
+from ..sweeps import Spec, bound_factors, nearest_interpolator, run_limits, spec
+from ..theory import bound_constant, distance_ratio, stable_lr
 from . import Figure, register
 
-__all__ = ["bound_specs", "bound_ratio"]
+__all__ = ["bound_specs", "in_words", "bound_ratio", "scaled_problem", "scaling_methods", "bound_scaling"]
 
 _CHAPTER = "chapters/06_general_bound"
 _MARKERS = ("o", "s", "^", "D", "v")
@@ -34,8 +38,34 @@ def _describe(sp: Spec) -> str:
     return f"{sp.family}({ps})"
 
 
+#: How the prose names each family, and the symbol of the parameter it quotes.
+_WORDS = {"gd": "GD", "normalized": "normalized GD", "clip_norm": "clipping by norm",
+          "adam": "Adam (β = 0)", "clip_value": "clipping by value", "power": "the power map",
+          "diagonal": "the fixed diagonal"}
+_SYMBOLS = {"eps": "ε", "c": "τ"}
+
+
+def in_words(sp: Spec) -> str:
+    """The preconditioner of ``sp`` as the prose names it, e.g. ``"clipping by value with τ = 0.025"``.
+
+    The parameter is named only for the families the sweep varies it for
+    (Adam's ``ε``, clipping by value's level ``τ``).
+    """
+    if sp.family not in _WORDS:
+        raise ValueError(f"no words for the family {sp.family!r}")
+    if sp.family not in ("adam", "clip_value") or not sp.params:
+        return _WORDS[sp.family]
+    (key, value), = sp.params
+    return f"{_WORDS[sp.family]} with {_SYMBOLS.get(key, key)} = {value:g}"
+
+
 @register("bound-ratio", chapter=_CHAPTER,
-          title="Observed ratio ||W0 - W_inf|| / ||W0 - W_GD|| against the computed constant c")
+          title="Observed ratio ||W0 - W_inf|| / ||W0 - W_GD|| against the computed constant c",
+          alt="Three panels: the observed ratio of every run plotted against this book's constant c on "
+              "log axes, all points inside the shaded band between ratio 1 and ratio = c and far below "
+              "its top; the same points on a linear axis near 1, with the isotropic methods at 1 and the "
+              "others spread a little above it; and Adam's mean ratio, one line per d/n, falling "
+              "towards 1 as epsilon grows.")
 def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: tuple[int, ...] = (0, 1),
                 fractions: tuple[float, ...] = (0.9, 0.3, 0.1), tol: float = 1e-10,
                 adam_eps: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01),
@@ -57,7 +87,13 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
     Figure
         ``data`` holds every point and the summary numbers the chapter
         quotes (largest ratio, smallest slack ``c / ratio``, violations,
-        the factors of ``c`` at the tightest point, path lengths).
+        path lengths, the range of Adam's mean ratio). The points it singles
+        out (``ratio_max_point``, ``slack_min_point``,
+        ``slack_min_nonisotropic_point``, ``path_over_ratio_max_point``,
+        ``adam_loosest_point``: the Adam run with the largest slack) carry
+        their preconditioner in words (``description``, :func:`in_words`)
+        and their ``slack``; the last three also the factors of ``c``
+        (:func:`dspgd.sweeps.bound_factors`).
     """
     specs = bound_specs(adam_eps, clip_c)
     fr = tuple(float(f) for f in fractions)
@@ -166,21 +202,32 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
     i_slack_ni = int(np.flatnonzero(non_iso)[np.argmin(slack[non_iso])])
     path = np.array([p["path_ratio"] for p in points])
 
+    def spec_of(i: int) -> Spec:
+        return next(s for s in specs if _describe(s) == points[i]["method"])
+
+    def described(i: int) -> dict:
+        """Point ``i`` with its preconditioner in words and its slack ``c / ratio``."""
+        return {**points[i], "description": in_words(spec_of(i)), "slack": float(slack[i])}
+
     def factors(i: int) -> dict:
-        p = points[i]
-        sp = next(s for s in specs if _describe(s) == p["method"])
+        """:func:`described` with the factors of ``c`` (:func:`dspgd.sweeps.bound_factors`)."""
+        p, sp = points[i], spec_of(i)
         r = run_limits(sp, n, p["d"], p["seed"], fr, tol=tol)
         b = int(np.argmin(np.abs(r.fractions - p["fraction"])))
-        return {**p, **bound_factors(r.problem, sp.make(p["d"]), float(r.lrs[b]))}
+        return {**described(i), **bound_factors(r.problem, sp.make(p["d"]), float(r.lrs[b]))}
 
+    is_adam = np.array([p["family"] == "adam" for p in points])
+    i_loose = int(np.flatnonzero(is_adam)[np.argmax(slack[is_adam])]) if is_adam.any() else None
+    e_small, e_large = int(np.argmin(e)), int(np.argmax(e))
     iso_y = y[~non_iso]
     data = {
-        "n": n, "d_over_n": [int(q) for q in d_over_n], "seeds": list(seeds), "n_seeds": len(seeds),
-        "fractions": list(fr), "adam_eps": list(e), "clip_c": list(clip_c), "tol": tol,
+        "n": n, "d_over_n": [int(q) for q in d_over_n], "n_d_over_n": len(d_over_n),
+        "seeds": list(seeds), "n_seeds": len(seeds), "fractions": list(fr), "n_fractions": len(fr),
+        "adam_eps": list(e), "clip_c": list(clip_c), "tol": tol,
         "n_methods": len(specs), "n_points": len(points), "n_inside": int(inside.sum()),
-        "violations": [points[i] for i in np.flatnonzero(~inside)],
+        "violations": [points[i] for i in np.flatnonzero(~inside)], "n_violations": int((~inside).sum()),
         "all_converged": bool(all_conv),
-        "ratio_max": float(y.max()), "ratio_max_point": points[i_max],
+        "ratio_max": float(y.max()), "ratio_max_point": described(i_max),
         "ratio_min": float(y.min()),
         "isotropic_ratio_dev": float(np.max(np.abs(iso_y - 1))),
         "slack_min": float(slack.min()), "slack_min_point": factors(i_slack),
@@ -193,9 +240,170 @@ def bound_ratio(*, n: int = 20, d_over_n: tuple[int, ...] = (2, 5, 10), seeds: t
         "c_over_path_min": float(np.min(c / path)),
         "kappa2_min": min(kappa2, key=lambda t: t[1])[1], "kappa2_min_dn": min(kappa2, key=lambda t: t[1])[0],
         "kappa2_max": max(kappa2, key=lambda t: t[1])[1], "kappa2_max_dn": max(kappa2, key=lambda t: t[1])[0],
-        "path_over_ratio_max_point": points[int(np.argmax(path / y))],
+        "path_over_ratio_max_point": described(int(np.argmax(path / y))),
+        "adam_loosest_point": factors(i_loose) if i_loose is not None else None,
         "pythagoras_max_error": pyth,
         "adam_ratio_mean": {str(q): adam_ratio[int(q)].mean(axis=(1, 2)).tolist() for q in d_over_n},
+        "adam_ratio_mean_max_at_smallest_eps": float(max(adam_ratio[int(q)].mean(axis=(1, 2))[e_small]
+                                                         for q in d_over_n)),
+        "adam_ratio_mean_min_at_largest_eps": float(min(adam_ratio[int(q)].mean(axis=(1, 2))[e_large]
+                                                        for q in d_over_n)),
         "points": points,
     }
+    return Figure(fig, data)
+
+
+# ------------------------------------------------- what the constant depends on
+
+
+def scaled_problem(problem: Problem, scale: float) -> Problem:
+    """The problem with ``W0 - W_GD`` multiplied by ``scale``: same ``X``, ``W0`` and interpolators' directions.
+
+    ``Y`` is replaced by ``X W0 + scale (Y - X W0)``, so the residual at
+    ``W0`` and ``W0 - W_GD`` (which lies in the row space of ``X``) are
+    multiplied by ``scale`` while ``X`` and ``W0`` stay the same.
+    """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    XW0 = problem.X @ problem.W0
+    return Problem(problem.X, XW0 + scale * (problem.Y - XW0), problem.W0)
+
+
+def scaling_methods(adam_eps: float = 0.1, clip_tau: float = 0.1) -> list[Preconditioner]:
+    """GD, Adam (``beta = 0``) and clipping by value: the preconditioners of :func:`bound_scaling`."""
+    return [gd(), adam(adam_eps), clip_value(clip_tau)]
+
+
+def _ratio_and_c(problem: Problem, p: Preconditioner, fractions: np.ndarray, tol: float,
+                 max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed ratio, this book's ``c`` and steps, one batched run over ``fractions * stable_lr``."""
+    lrs = np.asarray(fractions, dtype=float) * stable_lr(problem, p)
+    res = solve(problem, p, lrs, tol=tol, max_steps=max_steps)
+    if not np.all(np.asarray(res.status) == "converged"):
+        raise RuntimeError(f"{p!r} did not converge on every run: {res.status}")
+    W = nearest_interpolator(problem, res.W)
+    ratio = np.atleast_1d(distance_ratio(W, problem))
+    c = np.array([bound_constant(problem, p, float(lr)) for lr in lrs])
+    return ratio, c, np.atleast_1d(res.steps)
+
+
+@register("bound-scaling", chapter=_CHAPTER,
+          title="The constant c grows with the distance from W0 to W_GD and near the stable step; the ratio barely moves",
+          alt="Three panels for GD, Adam and clipping by value: on log axes against the scale of W0 - W_GD, "
+              "GD's constant c is flat while Adam's and clipping's grow in proportion to the scale, and "
+              "every observed ratio stays near 1; the observed ratios alone on a linear axis, rising "
+              "slightly with the scale; and c against the step size, blowing up near the stable step "
+              "while the ratios stay near 1.")
+def bound_scaling(*, n: int = 20, d: int = 100, seed: int = 0, scales: tuple[float, ...] = (1.0, 10.0, 100.0),
+                  c_scales: tuple[float, float] = (1.0, 1000.0), fraction: float = 0.5,
+                  eta_fractions: tuple[float, ...] = (0.5, 0.9, 0.97), c_fraction_max: float = 0.999,
+                  adam_eps: float = 0.1, clip_tau: float = 0.1, identity_max_scale: float = 10.0,
+                  tol: float = 1e-10, max_steps: int = 100_000,
+                  width: float = 7.6, height: float = 6.2) -> Figure:
+    """This book's ``c`` and the observed ratio against the scale of ``W0 - W_GD`` and against ``lr``.
+
+    The problem is :func:`dspgd.gaussian_problem` ``(n, d, seed)``, rescaled by
+    :func:`scaled_problem`. (a) ``c`` (lines, computed on a fine grid of
+    scales between ``c_scales``; no run needed) and the observed ratio
+    ``||W0 - W_inf|| / ||W0 - W_GD||`` (markers, runs at ``scales``), at
+    ``lr = fraction * stable_lr``, log axes. (b) The observed ratios of (a)
+    on a linear axis. (c) ``c`` against ``lr / stable_lr`` up to
+    ``c_fraction_max`` (lines) and the observed ratio at ``eta_fractions``
+    (markers), unscaled problem.
+
+    Also checks the scaling identity behind (a): a run on the problem scaled
+    by ``s`` with Adam at ``eps`` (clipping at ``tau``) is, scaled down by
+    ``s``, the run on the original problem with Adam at ``eps / s``
+    (clipping at ``tau / s``) at the same fraction of its stable step.
+
+    Returns
+    -------
+    Figure
+        ``data["methods"][family]``: ``scales``, ``ratio``, ``c``, ``steps``
+        (the runs of (a)) and their values at the smallest and the largest
+        scale (``c_at_scale_min``, ...); ``c_line_scales``, ``c_line``;
+        ``c_growth`` (``c`` at the largest over the smallest of
+        ``c_scales``); ``eta_fractions``, ``eta_ratio`` (with its range),
+        ``eta_c``; ``c_at_max_fraction``; and for Adam and clipping
+        ``identity_gap``: the largest ``|ratio(s, eps) - ratio(1, eps / s)|``
+        over the scales in ``(1, identity_max_scale]``. Top level: the
+        settings, ``scale_max``, ``c_scale_max`` (the largest of
+        ``c_scales``), ``ratio_max`` over every run and
+        ``identity_gap_max`` over the families.
+    """
+    base = gaussian_problem(n=n, d=d, seed=seed)
+    methods = scaling_methods(adam_eps, clip_tau)
+    sc = np.asarray(scales, dtype=float)
+    line = np.geomspace(c_scales[0], c_scales[1], 31)
+    ef = np.asarray(eta_fractions, dtype=float)
+    fline = np.linspace(0.02, c_fraction_max, 200)
+    fig, axs = new_figure(2, 2, width=width, height=height)
+    ax, zx, ex, lg = axs[0, 0], axs[0, 1], axs[1, 0], axs[1, 1]
+    lo, hi = int(np.argmin(sc)), int(np.argmax(sc))
+    data: dict = {"n": n, "d": d, "seed": seed, "fraction": fraction, "tol": tol, "adam_eps": adam_eps,
+                  "clip_tau": clip_tau, "scale_max": float(sc[hi]), "c_scale_max": float(line[-1]),
+                  "identity_scales": [float(v) for v in sc if 1 < v <= identity_max_scale],
+                  "methods": {}}
+    handles = []
+    widths = {"gd": 1.8, "adam": 3.4, "clip_value": 1.4}  # Adam's and clipping's c nearly coincide
+    for p in methods:
+        col = color_of(p)
+        lw = widths.get(p.name, 1.8)
+        lab = "GD" if p.name == "gd" else p.label
+        ratio, c, steps = [], [], []
+        for s_ in sc:
+            r, cc, st = _ratio_and_c(scaled_problem(base, s_), p, np.array([fraction]), tol, max_steps)
+            ratio.append(float(r[0]))
+            c.append(float(cc[0]))
+            steps.append(int(st[0]))
+        c_line = [bound_constant(scaled_problem(base, float(s_)), p, fraction * stable_lr(base, p))
+                  for s_ in line]
+        h, = ax.loglog(line, c_line, color=col, lw=lw, label=lab)
+        handles.append(h)
+        ax.loglog(sc, ratio, color=col, ls="--", marker="o", mfc="white", ms=5)
+        zx.plot(sc, ratio, color=col, ls="--", marker="o", mfc="white", ms=5)
+        er, ec, _ = _ratio_and_c(base, p, ef, tol, max_steps)
+        c_f = [bound_constant(base, p, float(f) * stable_lr(base, p)) for f in fline]
+        ex.semilogy(fline, c_f, color=col, lw=lw)
+        ex.semilogy(ef, er, color=col, ls="--", marker="o", mfc="white", ms=5)
+        rec = {"label": lab, "scales": sc.tolist(), "ratio": ratio, "c": c, "steps": steps,
+               "c_at_scale_min": c[lo], "c_at_scale_max": c[hi],
+               "ratio_at_scale_min": ratio[lo], "ratio_at_scale_max": ratio[hi],
+               "c_line_scales": line.tolist(), "c_line": [float(v) for v in c_line],
+               "c_growth": float(c_line[-1] / c_line[0]), "eta_fractions": ef.tolist(),
+               "eta_ratio": er.tolist(), "eta_ratio_min": float(er.min()), "eta_ratio_max": float(er.max()),
+               "eta_c": ec.tolist(), "c_at_max_fraction": float(c_f[-1]),
+               "c_fraction_max": float(fline[-1])}
+        if p.name in ("adam", "clip_value"):
+            key = "eps" if p.name == "adam" else "c"
+            gaps = []
+            for s_, r_s in zip(sc, ratio):
+                if s_ == 1 or s_ > identity_max_scale:
+                    continue
+                small = adam(adam_eps / s_) if p.name == "adam" else clip_value(clip_tau / s_)
+                r1, _, _ = _ratio_and_c(base, small, np.array([fraction]), tol, max_steps)
+                gaps.append(abs(float(r1[0]) - r_s))
+            rec["identity_gap"] = float(max(gaps)) if gaps else 0.0
+            rec["param"] = key
+        data["methods"][p.name] = rec
+    for a in (ax, zx):
+        a.set_xlabel(r"scale $\xi$ of $W_0 - W_{\mathrm{GD}}$")
+    ax.set_ylabel(r"$c$ (lines), observed ratio (markers)")
+    ax.set_title(rf"(a) $c$ and ratio against $\xi$, $\eta = {fraction:g}\,\eta_{{\mathrm{{stable}}}}$",
+                 fontsize=10)
+    zx.set_xscale("log")
+    zx.axhline(1.0, color="0.35", lw=1)
+    zx.set_ylabel(r"$\|W_0 - W_\infty\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$")
+    zx.set_title("(b) the observed ratio alone", fontsize=10)
+    ex.set_xlabel(r"$\eta/\eta_{\mathrm{stable}}$ (scale $\xi = 1$)")
+    ex.set_ylabel(r"$c$ (lines), observed ratio (markers)")
+    ex.set_xlim(0, 1)
+    ex.set_title(r"(c) $c$ and ratio against $\eta$", fontsize=10)
+    data["ratio_max"] = float(max(max(m["ratio"] + m["eta_ratio"]) for m in data["methods"].values()))
+    data["identity_gap_max"] = float(max((m["identity_gap"] for m in data["methods"].values() if "identity_gap" in m),
+                                         default=0.0))
+    lg.axis("off")
+    extra = [Line2D([], [], color="0.3", lw=1.8, label=r"this book's $c$"),
+             Line2D([], [], color="0.3", ls="--", marker="o", mfc="white", label="observed ratio")]
+    lg.legend(handles=handles + extra, loc="center", fontsize=10, title="preconditioner", title_fontsize=10.5)
     return Figure(fig, data)

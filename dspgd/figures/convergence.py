@@ -23,6 +23,7 @@ from ..preconditioners import (
     clip_norm,
     clip_value,
     diagonal,
+    flat_ball,
     gd,
     normalized,
     power,
@@ -40,6 +41,7 @@ __all__ = [
     "iterates_settle",
     "step_size_bound",
     "nonsmooth_hover",
+    "flat_ball_stall",
 ]
 
 _CHAPTER = "chapters/03_convergence"
@@ -92,8 +94,8 @@ def book_lr(problem: Problem, p: Preconditioner, loss: Loss, fraction: float = 0
 
 
 def _style(p: Preconditioner) -> dict:
-    dashed = (p.name == "normalized" and p.params.get("eps") == 0)
-    return {"color": color_of(p), "ls": "--" if dashed else "-", "lw": 1.6}
+    """Colour of the family; the non-smooth preconditioners dashed, the smooth ones solid."""
+    return {"color": color_of(p), "ls": "-" if p.smooth else "--", "lw": 1.6}
 
 
 @lru_cache(maxsize=8)
@@ -131,7 +133,12 @@ def _first_below(rel: np.ndarray, level: float) -> int:
 
 
 @register("convergence-curves", chapter=_CHAPTER,
-          title="Relative residual against step, every preconditioner, three losses")
+          title="Relative residual against step, every preconditioner, three losses",
+          alt="Three panels (squared, Huber and log-cosh loss) plot the relative residual on a log scale "
+              "against the step for every preconditioner of the package but the flat ball: the smooth ones "
+              "fall along straight lines to rounding level within a few hundred steps, while exact "
+              "normalized gradient descent and sign descent (dashed) level off at a relative residual of a "
+              "few thousandths.")
 def convergence_curves(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
                        losses: tuple[str, ...] = ("squared", "huber", "logcosh"),
                        fraction: float = 0.5, step_length: float = 0.05, eps: float = 0.1,
@@ -154,8 +161,9 @@ def convergence_curves(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
         ``smooth``; ``data["max_steps_smooth"]`` is the largest
         ``steps_to_level`` among the smooth runs, ``data["loss_increases_smooth"]``
         and ``data["loss_increases_nonsmooth"]`` the totals, and
-        ``data["hover_range"]`` the smallest and largest final relative
-        residual of the non-smooth runs.
+        ``data["hover_range"]`` (also ``hover_min``, ``hover_max``) the
+        smallest and largest final relative residual of the non-smooth runs;
+        ``op_norm`` and ``sigma_min`` are the extreme singular values of ``X``.
     """
     fig, axes = new_figure(1, len(losses), width=width, height=height, sharey=True, squeeze=False)
     axes = axes[0]
@@ -200,13 +208,21 @@ def convergence_curves(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     data["loss_increases_smooth"] = int(total_increases_smooth)
     data["loss_increases_nonsmooth"] = int(total_increases_nonsmooth)
     data["hover_range"] = [min(hover), max(hover)] if hover else []
+    if hover:
+        data["hover_min"], data["hover_max"] = min(hover), max(hover)
+    data["op_norm"], data["sigma_min"] = float(prob.op_norm), float(prob.sigma_min)
     data["n_preconditioners"] = len(ps)
     data["n_runs"] = len(ps) * len(losses)
     return Figure(fig, data)
 
 
 @register("iterates-settle", chapter=_CHAPTER,
-          title="Step lengths and path length: the iterates settle")
+          title="Step lengths and path length: the iterates settle",
+          alt="Left, the step lengths on a log scale against the step: those of the smooth preconditioners "
+              "fall geometrically, gradient descent's below the dotted envelope of the convergence "
+              "proposition, while exact normalized gradient descent and sign descent keep a constant step; "
+              "right, the path length in units of the distance from W0 to W_GD levels off a little above one "
+              "for the smooth preconditioners and grows linearly for the two non-smooth ones.")
 def iterates_settle(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, fraction: float = 0.5,
                     step_length: float = 0.05, eps: float = 0.1, steps: int = 500, floor: float = 1e-14,
                     envelope_level: float = 1e-12, width: float = 7.4, height: float = 4.8) -> Figure:
@@ -226,9 +242,14 @@ def iterates_settle(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, fra
         ``step / envelope`` over the steps where the relative residual is
         above ``envelope_level``, i.e. not yet at rounding level; smooth ``K`` only);
         ``data["max_envelope_ratio"]``, ``data["max_path_over_displacement"]``
-        (smooth ``K``) and the path lengths of the two non-smooth runs.
+        (smooth ``K``) and the path lengths of the two non-smooth runs;
+        summaries: ``last_step_max_smooth``, ``displacement_min_smooth`` and
+        ``displacement_max_smooth``, ``keeps_span_displacement_deviation``
+        (largest ``|displacement - 1|`` over the smooth ``K`` that keep the
+        span, whose limit is ``W_GD``), ``path_length_max_nonsmooth``, and
+        ``rho_gd``, the contraction ``rho`` of the envelope drawn for GD.
     """
-    from ..bregman import step_envelope
+    from ..bregman import contraction, step_envelope
 
     prob, ps, lrs, trs = _runs(n, d, k, seed, "squared", fraction, step_length, eps, steps, floor)
     loss = squared()
@@ -257,6 +278,7 @@ def iterates_settle(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, fra
             if p.name == "gd":
                 a1.semilogy(t, env, color=color_of(p), ls=":", lw=1.4,
                             label=r"GD: envelope $C(1-\rho)^{t/2}$")
+                data["rho_gd"] = float(contraction(prob, p, lr, loss))
         data["runs"][p.label] = rec
     a1.set_xlabel("step $t$")
     a1.set_ylabel(r"$\|W_{t+1}-W_t\|_F$")
@@ -268,6 +290,15 @@ def iterates_settle(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, fra
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
     data["max_envelope_ratio"] = env_max
     data["max_path_over_displacement"] = pod_max
+    smooth = [r for r in data["runs"].values() if r["smooth"]]
+    rough = [r for r in data["runs"].values() if not r["smooth"]]
+    span = {p.label for p in ps if p.smooth and p.keeps_span}
+    data["last_step_max_smooth"] = max(r["last_step"] for r in smooth)
+    data["displacement_min_smooth"] = min(r["displacement"] for r in smooth)
+    data["displacement_max_smooth"] = max(r["displacement"] for r in smooth)
+    data["keeps_span_displacement_deviation"] = max(abs(data["runs"][lab]["displacement"] - 1) for lab in span)
+    if rough:
+        data["path_length_max_nonsmooth"] = max(r["path_length"] for r in rough)
     return Figure(fig, data)
 
 
@@ -285,7 +316,13 @@ def _diagonal_threshold(problem: Problem, p: Preconditioner) -> float:
 
 
 @register("step-size-bound", chapter=_CHAPTER,
-          title="The step-size bound 2/(L_K beta), from both sides")
+          title="The step-size bound 2/(L_K beta), from both sides",
+          alt="Three panels: (a) gradient descent's relative residual falls to rounding level just below the "
+              "bound eta_max and blows up just above it; (b) Adam without momentum converges just below the "
+              "bound and settles at a constant non-zero residual just above it; (c) over a sweep of "
+              "eta / eta_max, the largest late residual jumps at eta_max for gradient descent (which "
+              "diverges), Adam and clipping by value (which stay bounded), while the fixed diagonal keeps "
+              "converging until well above eta_max.")
 def step_size_bound(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, eps: float = 0.1,
                     clip_value_c: float = 0.1, diag_range: tuple[float, float] = (0.5, 2.0),
                     multipliers: tuple[float, ...] = (0.9, 0.99, 1.01, 1.1), steps: int = 2000,
@@ -316,7 +353,13 @@ def step_size_bound(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, eps
         ``fine_steps`` steps); ``data["diagonal_threshold_ratio"]``: the exact
         stability limit ``2 / max_j lambda_max(X diag(D_j) X^T)`` of the
         diagonal ``K`` over its ``stable_lr``, with the statuses of runs a
-        fraction ``margin`` below and above it.
+        fraction ``margin`` below and above it. Summaries:
+        ``data["adam_above_bound"]`` (over the ``multipliers`` above 1: the
+        smallest and largest, ``multiplier_low`` and ``multiplier_high``,
+        the tail amplitudes there, ``amplitude_low`` and ``amplitude_high``,
+        and the largest ``cycle_gap_max``), ``sweep_min`` and ``sweep_max``
+        (the ends of the sweep), and ``sweep_saturating_max_amplitude``, the
+        largest tail amplitude of Adam and clip by value over the sweep.
     """
     from ..bregman import cycle_gap
 
@@ -386,6 +429,19 @@ def step_size_bound(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, eps
         data["sweep"][name] = {"multipliers": [float(m) for m in ms],
                                "tail_amplitude": [float(a) if np.isfinite(a) else "inf" for a in amps],
                                "status": [status(a) for a in amps]}
+    data["sweep_min"], data["sweep_max"] = float(ms.min()), float(ms.max())
+    sat = [a for f in ("adam", "clip_value") for a in data["sweep"][f]["tail_amplitude"]]
+    data["sweep_saturating_max_amplitude"] = max(float(a) for a in sat)
+    above = [f"{m:g}" for m in mult if m > 1]
+    if above:
+        pa = data["panels"]["adam"]
+        data["adam_above_bound"] = {
+            "multiplier_low": float(above[0]), "amplitude_low": pa[above[0]]["tail_amplitude"],
+            "multiplier_high": float(above[-1]), "amplitude_high": pa[above[-1]]["tail_amplitude"],
+        }
+        gaps = [pa[m]["cycle_gap"] for m in above if "cycle_gap" in pa[m]]
+        if gaps:
+            data["adam_above_bound"]["cycle_gap_max"] = max(gaps)
     ax.axvline(1.0, color="0.3", lw=0.9, ls=":")
     ax.set_xticks([0.5, 1, 2, 4], labels=["0.5", "1", "2", "4"])
     ax.minorticks_off()
@@ -431,7 +487,12 @@ def _new_mosaic(width: float, height: float):
 
 
 @register("nonsmooth-hover", chapter=_CHAPTER,
-          title="Exact normalized GD and sign descent hover at a distance proportional to the step")
+          title="Exact normalized GD and sign descent hover at a distance proportional to the step",
+          alt="(a) The distance to the set of interpolators on a log scale against the step: exact "
+              "normalized gradient descent and sign descent with a fixed step length gamma stall at a "
+              "distance of order gamma, while their smoothed versions at the same learning rate fall to "
+              "rounding level; (b) the mean hover distance against gamma on log-log axes lies on lines of "
+              "slope one for both.")
 def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
                     step_lengths: tuple[float, float, int] = (0.01, 0.3, 7), steps: int = 3000,
                     tail: int = 500, example_step: float = 0.05, example_steps: int = 700,
@@ -452,7 +513,12 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
         hover distance in units of ``h``, per ``h``), ``data["cycle_gap"][family]``
         (largest ``||W_{T+2} - W_T|| / ||W_{T+1} - W_T||`` over ``h``: 0 on a
         2-cycle), ``data["final_smooth"]`` and ``data["final_exact"]`` (final
-        distances in panel (a)) and ``data["smooth_eps"]``.
+        distances in panel (a)) and ``data["smooth_eps"]``. Summaries:
+        ``h_min``, ``h_max``, ``n_h`` (the step lengths of panel (b)),
+        ``mean_over_h_min[family]`` and ``mean_over_h_max[family]``,
+        ``normalized_half_deviation`` (largest ``|mean / h - 1/2|`` of exact
+        normalized GD), ``cycle_gap_max``, ``final_smooth_max`` and
+        ``final_exact_min``.
     """
     from ..bregman import cycle_gap
 
@@ -487,7 +553,7 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     a1.set_ylabel(r"$\|X^+(XW_t-Y)\|_F$")
     a1.set_ylim(1e-16, None)
     a1.legend(fontsize=7.5, loc="lower left")
-    a1.set_title(rf"(a) fixed step $h={example_step:g}$ vs smoothed", fontsize=10)
+    a1.set_title(rf"(a) fixed step length $\gamma={example_step:g}$ vs smoothed", fontsize=10)
 
     h = np.geomspace(step_lengths[0], step_lengths[1], int(step_lengths[2]))
     for p in exact:
@@ -502,9 +568,100 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
         data["slope"][p.name] = float(slope)
         data["mean_over_h"][p.name] = [float(v) for v in mean / h]
         data["cycle_gap"][p.name] = max(cycle_gap(prob, p, float(lr[j]), tr.W[j], loss) for j in range(h.size))
-    a2.set_xlabel(r"step length $h = \|W_{t+1}-W_t\|_F$")
+    a2.set_xlabel(r"step length $\gamma = \|W_{t+1}-W_t\|_F$")
     a2.set_ylabel(f"mean distance, last {tail} steps")
     a2.legend(fontsize=8, loc="upper left")
     a2.set_title("(b) hover distance vs step length", fontsize=10)
     data["h"] = [float(v) for v in h]
+    data["h_min"], data["h_max"], data["n_h"] = float(h.min()), float(h.max()), int(h.size)
+    data["mean_over_h_min"] = {f: min(v) for f, v in data["mean_over_h"].items()}
+    data["mean_over_h_max"] = {f: max(v) for f, v in data["mean_over_h"].items()}
+    data["normalized_half_deviation"] = float(np.max(np.abs(np.array(data["mean_over_h"]["normalized"]) - 0.5)))
+    data["cycle_gap_max"] = max(data["cycle_gap"].values())
+    data["final_smooth_max"] = max(data["final_smooth"].values())
+    data["final_exact_min"] = min(data["final_exact"].values())
+    return Figure(fig, data)
+
+
+@register("flat-ball-stall", chapter=_CHAPTER,
+          title="A convex, smooth, isotropic K whose run stops short of the interpolators",
+          alt="(a) The relative residual on a log scale against the step: gradient descent falls to rounding "
+              "level while the flat-ball preconditioner levels off at a non-zero residual; (b) the step "
+              "lengths: both decay geometrically, and the flat ball's steps are exactly zero from a step "
+              "marked by a dotted line on.")
+def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, radius: float = 1.0,
+                    fraction: float = 0.5, steps: int = 400, floor: float = 1e-14,
+                    width: float = 7.4, height: float = 3.3) -> Figure:
+    """DSPGD with the flat ball ``K(G) = max(0, ||G||_F - radius)^2 / 2`` next to gradient descent.
+
+    Both run at ``fraction`` times the same bound ``2 / (L_K beta)`` (both
+    have ``L_K = 1``), squared loss, on the chapter's problem. (a) The
+    relative residual; (b) the step length ``||W_{t+1} - W_t||_F``, which for
+    the flat ball is ``lr (||G_t||_F - radius)`` while the gradient is
+    outside the ball and exactly 0 once it is inside. The stall is measured
+    here, from the recorded steps and residuals, not read from a solver
+    status.
+
+    Returns
+    -------
+    Figure
+        ``data["flat"]``: ``first_zero_step`` (first ``t`` with
+        ``W_{t+1} = W_t`` exactly; -1 if none), ``zero_steps_after`` (whether
+        every later step is 0 too), ``relative_residual``
+        (``||XW_T - Y|| / ||XW_0 - Y||``), ``distance_to_interpolators`` and
+        ``distance_to_gd`` (both relative to ``||W_0 - W_GD||``),
+        ``grad_norm`` (``||G(W_T)||_F``), ``radius`` and ``grad_excess``
+        (``grad_norm - radius``); ``data["gd"]``:
+        ``steps``, ``relative_residual``, ``distance_to_gd``; ``lr``.
+    """
+    prob = book_problem(n, d, k, seed)
+    loss = squared()
+    pf, pg = flat_ball(radius), gd()
+    lr = fraction * theory.stable_lr(prob, pf, loss)
+    if not np.isclose(lr, fraction * theory.stable_lr(prob, pg, loss)):
+        raise AssertionError("the flat ball and GD should share the bound 2 / beta")
+    W_gd = theory.gd_limit(prob)
+    unit = float(np.linalg.norm(prob.W0 - W_gd))
+    fig, (a1, a2) = new_figure(1, 2, width=width, height=height)
+    data: dict = {"n": n, "d": d, "k": k, "fraction": fraction, "lr": float(lr), "steps": steps}
+    for p, tol in ((pg, floor), (pf, 0.0)):
+        tr = trajectory(prob, p, lr, steps, loss=loss, tol=tol)
+        rel = tr.residual[:, 0] / tr.residual[0, 0]
+        sn = tr.step_norm[:, 0]
+        W = tr.W[0]
+        st = {"color": color_of(p), "lw": 1.8, "label": "GD" if p is pg else p.label}
+        a1.semilogy(np.arange(rel.size), rel, **st)
+        ok = sn > 0
+        a2.semilogy(np.flatnonzero(ok), sn[ok], **st)
+        rec = {"relative_residual": float(rel[-1]),
+               "distance_to_gd": float(np.linalg.norm(W - W_gd)) / unit}
+        if p is pg:
+            rec["steps"] = int(sn.size)
+            data["gd"] = rec
+            continue
+        zero = np.flatnonzero(sn == 0)
+        T = int(zero[0]) if zero.size else -1
+        G = prob.X.T @ loss.grad(prob.residual(W))
+        rec.update(first_zero_step=T, zero_steps_after=bool(T >= 0 and np.all(sn[T:] == 0)),
+                   distance_to_interpolators=float(tr.distance[-1, 0]) / unit,
+                   grad_norm=float(np.linalg.norm(G)), radius=float(radius),
+                   grad_excess=float(np.linalg.norm(G)) - float(radius))
+        data["flat"] = rec
+        if T >= 0:
+            for a in (a1, a2):
+                a.axvline(T, color=color_of(p), lw=0.9, ls=":")
+            a2.annotate(f"step exactly 0\nfrom $t={T}$ on", xy=(T, sn[T - 1]), xytext=(8, 22),
+                        textcoords="offset points", ha="left", va="bottom", fontsize=8.5, color="0.25",
+                        arrowprops={"arrowstyle": "->", "color": "0.4"})
+            a1.annotate(f"stalls at {rel[-1]:.3f}", xy=(steps, rel[-1]), xytext=(0, 6),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=8.5, color="0.25")
+    a1.set_ylabel(r"$\|XW_t-Y\|_F \,/\, \|XW_0-Y\|_F$")
+    a2.set_ylabel(r"$\|W_{t+1}-W_t\|_F$")
+    for a in (a1, a2):
+        a.set_xlabel("step $t$")
+        a.set_xlim(0, steps)
+    a1.set_ylim(3e-16, 3)
+    a1.set_title("(a) residual", fontsize=10)
+    a2.set_title("(b) step length (zero steps not drawn)", fontsize=10)
+    a1.legend(fontsize=8.5, loc="lower left")
     return Figure(fig, data)

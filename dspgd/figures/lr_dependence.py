@@ -53,7 +53,14 @@ def _label(sp: Spec, d: int) -> str:
 
 
 @register("lr-dependence", chapter=_CHAPTER,
-          title="Distance of the DSPGD limit to the GD solution against the learning rate")
+          title="Distance of the DSPGD limit to the GD solution against the learning rate",
+          alt="Three panels against the learning rate as a fraction of the stable step: (a) the relative "
+              "distance of the limit to W_GD sits at machine precision for the three isotropic "
+              "preconditioners and far above it, nearly flat, for the others; (b) that distance minus its "
+              "extrapolated small-step value grows along straight lines for Adam without momentum and "
+              "clipping by value, stays nearly flat for the power map and at zero for the fixed diagonal; "
+              "(c) the change of the limit when the step doubles follows the slope-one guide for the "
+              "non-linear preconditioners and stays at the solver's accuracy floor for the fixed diagonal.")
 def lr_dependence(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
                   fractions: tuple[float, ...] | None = None, tol: float = 1e-10,
                   width: float = 7.6, height: float = 7.0) -> Figure:
@@ -71,15 +78,17 @@ def lr_dependence(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 
     Figure
         ``data`` holds, per preconditioner (key ``family`` or
         ``family_param``), the relative distances per seed, the increments,
-        fitted log-log slopes per seed, and the summary numbers the chapter
-        quotes.
+        fitted log-log slopes per seed (and their extremes, ``slope_min``,
+        ``slope_max``, ``distance_slope_min``, ``distance_slope_max``), and
+        the summary numbers the chapter quotes, among them ``n_fractions``,
+        the number of learning rates.
     """
     fr = default_fractions() if fractions is None else tuple(float(f) for f in fractions)
     specs = lr_specs()
     fig, axs = new_figure(2, 2, width=width, height=height)
     ax, lx, bx, gx = axs[0, 0], axs[0, 1], axs[1, 0], axs[1, 1]
     data: dict = {"n": n, "d": d, "seeds": list(seeds), "n_seeds": len(seeds), "fractions": list(fr),
-                  "fraction_min": min(fr), "fraction_max": max(fr),
+                  "n_fractions": len(fr), "fraction_min": min(fr), "fraction_max": max(fr),
                   "decades": float(np.log10(max(fr) / min(fr))), "tol": tol, "methods": {}}
     seen: dict[str, int] = {}
     all_conv = True
@@ -128,7 +137,9 @@ def lr_dependence(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 
             entry["distance_limit"] = d0.tolist()
         if slopes:
             dslopes = [loglog_slope(x[1:], np.abs(row[1:])) for row in dd]
-            entry.update(slopes=[float(v) for v in slopes], distance_slopes=[float(v) for v in dslopes])
+            entry.update(slopes=[float(v) for v in slopes], distance_slopes=[float(v) for v in dslopes],
+                         slope_min=float(min(slopes)), slope_max=float(max(slopes)),
+                         distance_slope_min=float(min(dslopes)), distance_slope_max=float(max(dslopes)))
             # the whole effect over the grid (vector change), and its direction
             span = [float(np.linalg.norm(r.W[np.argmax(r.fractions)] - r.W[np.argmin(r.fractions)]) / r.scale)
                     for r in runs]
@@ -195,12 +206,18 @@ def lr_dependence(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 
         "diagonal_increment_max": dg["increment_max"],
         "diagonal_distance_min": dg["rel_distance_min"], "diagonal_distance_max": dg["rel_distance_max"],
         "steps_max": int(max(v["steps_max"] for v in data["methods"].values())),
+        # the slopes of panel (c) are fitted over the larger step of each halving pair
+        "increment_decades": float(np.log10(max(xs) / min(xs))),
     })
     return Figure(fig, data)
 
 
 @register("lr-vs-eps", chapter=_CHAPTER,
-          title="The learning-rate effect next to the effect of the preconditioner's own parameter")
+          title="The learning-rate effect next to the effect of the preconditioner's own parameter",
+          alt="(a) and (b) The relative distance of the limit to W_GD falls steadily as Adam's epsilon or the "
+              "clipping level tau grows, with one curve per learning rate and the curves nearly on top of "
+              "each other except at the largest clipping levels; (c) the learning-rate effect divided by the "
+              "bias grows with the threshold on log-log axes, faster for clipping by value than for Adam.")
 def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
               fractions: tuple[float, ...] | None = None, tol: float = 1e-10,
               adam_eps: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01),
@@ -221,7 +238,9 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
     -------
     Figure
         ``data`` holds the distances ``[param][seed][lr]`` per family and the
-        summary numbers quoted by the chapter.
+        summary numbers quoted by the chapter; per family also ``grid_min``,
+        ``grid_max``, ``n_grid`` and, at the largest parameter value,
+        ``eta_spread_at_grid_max`` and ``distance_small_lr_at_grid_max``.
     """
     fr = default_fractions() if fractions is None else tuple(float(f) for f in fractions)
     fig, grid_axes = new_figure(2, 2, width=width, height=height)
@@ -236,7 +255,7 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
     all_conv = True
     for ax, family, key, grid, xlabel in (
         (axes[0], "adam", "eps", adam_eps, r"Adam$_{\beta=0}$ $\epsilon$"),
-        (axes[1], "clip_value", "c", clip_c, r"clipping level $c$"),
+        (axes[1], "clip_value", "c", clip_c, r"clipping level $\tau$"),
     ):
         D = np.empty((len(grid), len(seeds), len(fr)))
         rel_effect = np.empty((len(grid), len(seeds)))
@@ -259,9 +278,10 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
         ax.set_ylim(bottom=0)
         eta_spread = np.ptp(D, axis=2).max(axis=1)  # worst seed, per parameter value
         lowest = D[:, :, int(np.argmin(fr))].mean(axis=1)
-        axes[2].plot(g, np.exp(np.log(rel_effect).mean(axis=1)), color=color_of(family),
+        effect_mean = np.exp(np.log(rel_effect).mean(axis=1))  # geometric mean over seeds, as drawn
+        axes[2].plot(g, effect_mean, color=color_of(family),
                      marker="o", lw=1.6, label=r"Adam$_{\beta=0}$, $x=\epsilon$" if family == "adam"
-                     else r"clip by value, $x=c$")
+                     else r"clip by value, $x=\tau$")
         for j in range(len(seeds)):
             axes[2].plot(g, rel_effect[:, j], color=color_of(family), lw=0.7, alpha=0.35)
         data["families"][family] = {
@@ -272,11 +292,17 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
             "eta_spread_max": float(eta_spread.max()),
             "rel_effect": rel_effect.tolist(),
             "rel_effect_max": float(rel_effect.max()), "rel_effect_min": float(rel_effect.min()),
+            "rel_effect_mean": effect_mean.tolist(),
+            "rel_effect_mean_at_min": float(effect_mean[np.argmin(g)]),
+            "rel_effect_mean_at_max": float(effect_mean[np.argmax(g)]),
             "distance_small_lr_min": float(lowest.min()), "distance_small_lr_max": float(lowest.max()),
             "param_at_min": float(g[np.argmin(lowest)]), "param_at_max": float(g[np.argmax(lowest)]),
         }
         fam = data["families"][family]
         fam["param_over_eta"] = float(fam["param_range"] / fam["eta_spread_max"])
+        top = int(np.argmax(g))
+        fam.update(grid_min=float(g.min()), grid_max=float(g.max()), n_grid=int(g.size),
+                   eta_spread_at_grid_max=float(eta_spread[top]), distance_small_lr_at_grid_max=float(lowest[top]))
     axes[0].set_ylabel(r"$\|W_\infty - W_{\mathrm{GD}}\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$")
     axes[0].set_title(r"(a) Adam$_{\beta=0}$", fontsize=10)
     axes[1].set_title("(b) clipping by value", fontsize=10)
@@ -287,7 +313,7 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
     axes[2].set_xscale("log")
     axes[2].set_yscale("log")
     axes[2].xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    axes[2].set_xlabel(r"threshold $x$ ($\epsilon$ or $c$)")
+    axes[2].set_xlabel(r"threshold $x$ ($\epsilon$ or $\tau$)")
     axes[2].set_ylabel(r"$\|W_\infty(\eta_{\max}) - W_\infty(\eta_{\min})\| \,/\, \|W_\infty(\eta_{\min}) - W_{\mathrm{GD}}\|$",
                        fontsize=9)
     axes[2].set_title(r"(c) $\eta$ effect relative to the bias", fontsize=10)

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..losses import Loss, squared
 from ..plotting import color_of, new_figure
-from ..preconditioners import (Preconditioner, adam, clip_norm, clip_value, diagonal, gd, normalized, power,
-                               sign, spectral)
+from ..preconditioners import (Preconditioner, adam, clip_norm, clip_value, diagonal, flat_ball, gd, normalized,
+                               power, sign, spectral)
 from ..problem import Problem, gaussian_problem
 from . import Figure, register
 
@@ -27,6 +27,7 @@ __all__ = [
     "span_defect",
     "min_descent_product",
     "verify",
+    "formula_key",
     "preconditioner_table",
     "adam_algorithm1_path",
     "adam_check",
@@ -42,20 +43,32 @@ FD_STEP = 1e-6
 D_RANGE = (0.5, 2.0)
 
 #: ``K(G)`` and ``grad K(G)`` of each family, in LaTeX (no ``|``: the strings go into Markdown tables).
-#: Two scalar functions are named, not spelled out: ``hub_c(s)`` (``s^2/2`` for ``|s| <= c``,
-#: ``c|s| - c^2/2`` beyond) and ``a_eps(s) = |s| - eps log(1 + |s|/eps)``.
+#: Keys are family names, with ``_exact`` for the unsmoothed (``eps = 0``) variants. The clipping
+#: level is written ``tau`` (the code argument is ``c``). Two scalar functions are named, not spelled
+#: out: ``hub_tau(s)`` (``s^2/2`` for ``|s| <= tau``, ``tau|s| - tau^2/2`` beyond) and
+#: ``a_eps(s) = |s| - eps log(1 + |s|/eps)``.
 FORMULAS: dict[str, tuple[str, str]] = {
     "gd": (r"\tfrac12\lVert G\rVert_F^2", r"G"),
     "normalized": (r"\sqrt{\lVert G\rVert_F^2+\epsilon^2}", r"G/\sqrt{\lVert G\rVert_F^2+\epsilon^2}"),
-    "clip_norm": (r"\mathrm{hub}_c(\lVert G\rVert_F)", r"\min\!\big(1,\tfrac{c}{\lVert G\rVert_F}\big)\,G"),
+    "normalized_exact": (r"\lVert G\rVert_F", r"G/\lVert G\rVert_F"),
+    "clip_norm": (r"\mathrm{hub}_\tau(\lVert G\rVert_F)",
+                  r"\min\!\big(1,\tfrac{\tau}{\lVert G\rVert_F}\big)\,G"),
     "adam": (r"\sum_{ij}a_\epsilon(g_{ij})",
              r"g_{ij}/(\lvert g_{ij}\rvert+\epsilon)"),
-    "clip_value": (r"\sum_{ij}\mathrm{hub}_c(g_{ij})", r"\mathrm{clip}(g_{ij},-c,c)"),
+    "clip_value": (r"\sum_{ij}\mathrm{hub}_\tau(g_{ij})", r"\mathrm{clip}(g_{ij},-\tau,\tau)"),
     "power": (r"\tfrac1q\sum_{ij}(g_{ij}^2+\epsilon^2)^{q/2}", r"g_{ij}\,(g_{ij}^2+\epsilon^2)^{q/2-1}"),
     "spectral": (r"\mathrm{tr}\,(G^\top G+\epsilon^2 I)^{1/2}", r"G\,(G^\top G+\epsilon^2 I)^{-1/2}"),
+    "spectral_exact": (r"\mathrm{tr}\,(G^\top G)^{1/2}", r"UV^\top"),
     "diagonal": (r"\tfrac12\sum_{ij}D_{ij}\,g_{ij}^2", r"D\circ G"),
     "sign": (r"\sum_{ij}\lvert g_{ij}\rvert", r"\mathrm{sign}(g_{ij})"),
+    "flat_ball": (r"\tfrac12(\lVert G\rVert_F-1)_+^2", r"(1-1/\lVert G\rVert_F)_+\,G"),
 }
+
+
+def formula_key(p: Preconditioner) -> str:
+    """The key of ``p`` in :data:`FORMULAS`: its family, with ``_exact`` when it has ``eps = 0``."""
+    exact = "eps" in p.params and np.ndim(p.params["eps"]) == 0 and p.params["eps"] == 0
+    return p.name + ("_exact" if exact else "")
 
 
 def table_preconditioners(d: int = 5, k: int = 3, seed: int = 0) -> list[Preconditioner]:
@@ -63,13 +76,14 @@ def table_preconditioners(d: int = 5, k: int = 3, seed: int = 0) -> list[Precond
 
     Smoothed and exact variants both appear where the package has both.
     The fixed diagonal uses a random ``D`` of shape ``(d, k)`` with entries
-    uniform in ``D_RANGE`` (seeded).
+    uniform in ``D_RANGE`` (seeded); the flat ball (the counterexample of the
+    chapter on convergence) has radius 1.
     """
     D = np.random.default_rng(seed).uniform(*D_RANGE, size=(d, k))
     return [
         gd(), normalized(eps=1e-2), normalized(eps=0.0), clip_norm(c=1.0),
         adam(eps=1e-3), clip_value(c=1.0), power(q=1.5, eps=1e-2),
-        spectral(eps=1e-2), spectral(eps=0.0), diagonal(D), sign(),
+        spectral(eps=1e-2), spectral(eps=0.0), diagonal(D), sign(), flat_ball(1.0),
     ]
 
 
@@ -208,7 +222,10 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
         ``main``: preconditioner, ``K``, ``grad K``, ``L_K`` and the
         finite-difference check; ``checks``: the declared flags (isotropic,
         keeps span) each with its measured defect, and the descent ratio;
-        ``data``: the numbers, per row, and summary maxima.
+        ``data``: the numbers, per row, and summary maxima; also the
+        finite-difference step ``fd_step``, the range ``D_low``, ``D_high``
+        of the fixed diagonal's entries, and ``min_point_norm``, the smallest
+        Frobenius norm of a test point.
     """
     rows_main = [
         "| preconditioner | $K(G)$ | $\\nabla K(G)$ | $L_K$ | FD gap |",
@@ -218,11 +235,15 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
         "| preconditioner | isotropic (radial defect) | keeps span (span defect) | descent ratio |",
         "|:--|:-:|:-:|:-:|",
     ]
-    data: dict = {"d": d, "k": k, "n_points": n_points, "rows": []}
+    data: dict = {"d": d, "k": k, "n_points": n_points, "fd_step": FD_STEP, "D_low": D_RANGE[0],
+                  "D_high": D_RANGE[1],
+                  "min_point_norm": min(float(np.linalg.norm(G)) for G in _points(d, k, n_points, seed)),
+                  "rows": []}
     for p in table_preconditioners(d, k, seed):
-        if p.name not in FORMULAS:
-            raise KeyError(f"no formula for family {p.name!r}")
-        K, dK = FORMULAS[p.name]
+        key = formula_key(p)
+        if key not in FORMULAS:
+            raise KeyError(f"no formula for {key!r}")
+        K, dK = FORMULAS[key]
         v = verify(p, d, k, n_points, seed)
         lip = rf"$\max D_{{ij}}$ $= {p.lipschitz:.2g}$" if p.name == "diagonal" else _tex_num(p.lipschitz)
         rows_main.append(f"| {p.label} | ${K}$ | ${dK}$ | {lip} | {_tex_num(v['fd_error'], 1)} |")
@@ -230,7 +251,7 @@ def preconditioner_table(d: int = 5, k: int = 3, n_points: int = 20, seed: int =
             f"| {p.label} | {_yes(p.isotropic)} ({_tex_num(v['radial_defect'], 1)}) "
             f"| {_yes(p.keeps_span)} ({_tex_num(v['span_defect'], 1)}) | {_tex_num(v['min_descent'])} |"
         )
-        data["rows"].append({"name": p.name, "label": p.label, "isotropic": bool(p.isotropic),
+        data["rows"].append({"name": p.name, "key": key, "label": p.label, "isotropic": bool(p.isotropic),
                              "keeps_span": bool(p.keeps_span), "lipschitz": float(p.lipschitz), **v})
     rows = data["rows"]
     data["n_rows"] = len(rows)
@@ -323,9 +344,14 @@ def _entrywise_map(p: Preconditioner, g: np.ndarray) -> np.ndarray:
     return p.grad(np.asarray(g, dtype=float).reshape(-1, 1))[:, 0]
 
 
-@register("maps-1d", chapter=_CHAPTER, title="Entrywise preconditioners as scalar maps")
+@register("maps-1d", chapter=_CHAPTER, title="Entrywise preconditioners as scalar maps",
+          alt="Two panels plot the scalar maps g -> grad K(g) of the entrywise preconditioners against the "
+              "dotted identity of gradient descent: Adam without momentum (two values of epsilon) and sign "
+              "descent saturate at plus or minus one, clipping by value is flat beyond its level, the power map "
+              "grows sublinearly, and a zoom near zero shows how steep each map is there, with sign descent "
+              "jumping.")
 def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, float] = (0.1, 0.01),
-            clip: float = 1.0, q: float = 1.5, power_eps: float = 1e-2, n_grid: int = 2001,
+            clip: float = 0.5, q: float = 1.5, power_eps: float = 1e-2, n_grid: int = 2001,
             width: float = 7.0, height: float = 3.3) -> Figure:
     """The scalar maps ``g -> grad K(g)`` of the entrywise preconditioners, with the identity (GD).
 
@@ -336,7 +362,8 @@ def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, flo
     -------
     Figure
         ``data``: the settings, each curve's label, its slope at 0 (central
-        difference) and its declared ``L_K``.
+        difference) and its declared ``L_K``; ``data["slope_at_0"]`` has the
+        slopes by curve (``gd``, ``adam_eps_0.1``, ..., ``sign``).
     """
     if not (0 < zoom < g_max):
         raise ValueError(f"need 0 < zoom < g_max, got zoom={zoom!r}, g_max={g_max!r}")
@@ -371,12 +398,22 @@ def maps_1d(*, g_max: float = 3.0, zoom: float = 0.3, adam_eps: tuple[float, flo
         slope = float((_entrywise_map(p, np.array([h]))[0] - _entrywise_map(p, np.array([-h]))[0]) / (2 * h))
         data["curves"].append({"name": p.name, "label": p.label, "slope_at_0": slope,
                                "lipschitz": float(p.lipschitz)})
+    names = [c["name"] + (f"_eps_{p.params['eps']:g}" if c["name"] == "adam" else "")
+             for c, p in zip(data["curves"], maps)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two curves of the figure have the same name: {names}")
+    data["slope_at_0"] = {key: c["slope_at_0"] for key, c in zip(names, data["curves"])}
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9.5)
     return Figure(fig, data)
 
 
-@register("maps-2d", chapter=_CHAPTER, title="Preconditioners as vector fields on the plane of gradients")
+@register("maps-2d", chapter=_CHAPTER, title="Preconditioners as vector fields on the plane of gradients",
+          alt="Six panels of arrows showing grad K(G) at points G of the plane, over a grey shading of the "
+              "angle between grad K(G) and G: in the top row (gradient descent, normalized gradient descent, "
+              "clipping by norm) every arrow points straight away from the origin and the background is white, "
+              "while in the bottom row (Adam without momentum, clipping by value, sign descent) the arrows bend "
+              "toward the diagonals and the shading darkens where they turn away from G.")
 def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps: float = 0.1, clip: float = 1.0,
             adam_eps: float = 0.1, arrow_unit: float = 0.32, width: float = 6.8, height: float = 5.2) -> Figure:
     """``G -> grad K(G)`` for ``G`` in the plane (``d = 2``, ``k = 1``), six preconditioners, one scale.
@@ -389,8 +426,10 @@ def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps:
     -------
     Figure
         ``data``: per panel, the label, the largest angle (degrees) between
-        ``grad K(G)`` and ``G`` on the grid, and ``isotropic``; also the
-        largest gap between the spectral and the normalized map for ``k = 1``.
+        ``grad K(G)`` and ``G`` on the grid, and ``isotropic``; the same
+        angles by family name (``data["max_angle_deg"]``) and their largest
+        value over the isotropic panels; also the largest gap between the
+        spectral and the normalized map for ``k = 1``.
     """
     panels = [gd(), normalized(eps=norm_eps), clip_norm(c=clip), adam(eps=adam_eps), clip_value(c=clip), sign()]
     fig, axes = new_figure(2, 3, width=width, height=height, sharex=True, sharey=True)
@@ -435,6 +474,8 @@ def maps_2d(*, g_max: float = 2.0, n_arrows: int = 9, n_bg: int = 241, norm_eps:
         ax.set_ylabel(r"$g_2$")
     cb = fig.colorbar(im, ax=axes, shrink=0.7, pad=0.02)
     cb.set_label(r"angle between $\nabla K(G)$ and $G$ (degrees)")
+    data["max_angle_deg"] = {q["name"]: q["max_angle_deg"] for q in data["panels"]}
+    data["isotropic_max_angle_deg"] = max(q["max_angle_deg"] for q in data["panels"] if q["isotropic"])
     gap = float(np.max(np.abs(spectral(eps=norm_eps).grad(Gbg) - normalized(eps=norm_eps).grad(Gbg))))
     data["spectral_vs_normalized_k1"] = gap
     return Figure(fig, data)

@@ -54,6 +54,7 @@ def mirror_vs_dspgd(*, n: int = 20, d: int = 200, k: int = 1, seed: int = 1,
     fig, (ax, ax2) = new_figure(1, 2, width=8.0, height=4.3)
     worst = 0.0
     worst_cons = 0.0
+    r0 = float(np.linalg.norm(prob.residual(prob.W0)))
     for key, pot in pots.items():
         ref = mirror_limit(prob, pot)
         res = mirror_descent(prob, pot, lrs, tol=tol, max_steps=max_steps)
@@ -64,6 +65,7 @@ def mirror_vs_dspgd(*, n: int = 20, d: int = 200, k: int = 1, seed: int = 1,
             "label": pot.label, "status": res.status.tolist(), "steps": res.steps.tolist(),
             "distance": [float(x) for x in dist], "max_distance": float(np.max(dist[ok])) if ok.any() else float("nan"),
             "conservation": [float(x) for x in cons],
+            "final_rel_residual": [float(x) for x in np.atleast_1d(res.residual) / r0],
             "scipy_constraint_residual": float(np.linalg.norm(prob.residual(ref)) / np.linalg.norm(prob.Y)),
             "ratio_to_gd": float(np.linalg.norm(ref - prob.W0) / np.linalg.norm(gd_limit(prob) - prob.W0)),
             "all_converged": bool(ok.all()),
@@ -81,6 +83,22 @@ def mirror_vs_dspgd(*, n: int = 20, d: int = 200, k: int = 1, seed: int = 1,
                    mfc="white" if key == "pnorm1.5" else c)
     data["mirror_max_distance"] = worst
     data["mirror_max_conservation"] = worst_cons
+    # the slight drift of the mirror curves with the step size: the distance follows the final
+    # residual, which the stopping rule leaves further below tol when a step contracts more
+    M = data["mirror"].values()
+    ratio = [dd / rr for v in M for dd, rr, s_ in zip(v["distance"], v["final_rel_residual"], v["status"])
+             if s_ == "converged"]
+    data.update({
+        "mirror_distance_first_max": float(max(v["distance"][0] for v in M)),
+        "mirror_distance_last_max": float(max(v["distance"][-1] for v in M)),
+        "mirror_distance_last_min": float(min(v["distance"][-1] for v in M)),
+        "mirror_distance_over_residual_min": float(min(ratio)),
+        "mirror_distance_over_residual_max": float(max(ratio)),
+        "mirror_conservation_first_max": float(max(v["conservation"][0] for v in M)),
+        "mirror_conservation_last_max": float(max(v["conservation"][-1] for v in M)),
+        "mirror_steps_first_max": int(max(v["steps"][0] for v in M)),
+        "mirror_steps_last_max": int(max(v["steps"][-1] for v in M)),
+    })
 
     # DSPGD with adam: no step-size-free limit
     P = adam(adam_eps)
@@ -144,17 +162,18 @@ def mirror_plane(*, x: tuple[float, float] = (1.0, 0.6), y: float = 1.0,
     """
     prob = Problem(np.array([x]), np.array([[y]]), np.array(w0, dtype=float)[:, None])
     pots = {"pnorm3": pnorm(3.0), "gd": weighted_quadratic(1.0), "pnorm1.5": pnorm(1.5)}
-    styles = {"pnorm3": ("mirror", r"$\psi(w)=(|w_1|^3+|w_2|^3)/3$"),
-              "gd": ("gd", r"$\psi(w)=\frac{1}{2}\|w\|^2$ (GD)"),
-              "pnorm1.5": ("mirror", r"$\psi(w)=(|w_1|^{1.5}+|w_2|^{1.5})/1.5$")}
-    fig, axes = new_figure(1, 3, width=8.0, height=3.55, sharey=True)
+    styles = {"pnorm3": ("mirror", r"$\ell_3$: $\psi(w)=\sum_i |w_i|^3/3$"),
+              "gd": ("gd", r"GD: $\psi(w)=\frac{1}{2}\|w\|^2$"),
+              "pnorm1.5": ("mirror", r"$\ell_{1.5}$: $\psi(w)=\sum_i |w_i|^{1.5}/1.5$")}
+    fig, axes = new_figure(1, 3, width=7.4, height=3.9, sharey=True)
     lo, hi = -1.0, 1.6
     g = np.linspace(lo, hi, 401)
     A, Bg = np.meshgrid(g, g)
     grid = np.stack([A.ravel(), Bg.ravel()], axis=1)[:, :, None]
     data: dict = {"x": list(x), "y": y, "w0": list(w0), "lrs": list(lrs), "steps": steps, "limits": {}}
-    shades = ["0.72", "0.48", "0.24"]
-    lstyles = [":", "--", "-"]
+    shades = ["0.5", "0.3", "0.0"]
+    lstyles = [(0, (1, 1.2)), "--", "-"]
+    widths = [2.2, 1.5, 1.1]
     t = np.linspace(lo, hi, 2)
     for ax, (key, pot) in zip(axes, pots.items()):
         fam, title = styles[key]
@@ -167,9 +186,9 @@ def mirror_plane(*, x: tuple[float, float] = (1.0, 0.6), y: float = 1.0,
         ax.plot(t, (y - x[0] * t) / x[1], color="black", lw=2.4,
                 label=r"interpolators $x^\top w = y$")
         ends = []
-        for shade, ls, lr in zip(shades, lstyles, lrs):
+        for shade, ls, lw, lr in zip(shades, lstyles, widths, lrs):
             path = mirror_path(prob, pot, lr, steps)[:, :, 0]
-            ax.plot(path[:, 0], path[:, 1], color=shade, ls=ls, lw=1.1, marker=".", ms=3,
+            ax.plot(path[:, 0], path[:, 1], color=shade, ls=ls, lw=lw, marker=".", ms=3.5,
                     label=rf"path, $\eta={lr:g}$")
             ends.append(float(np.linalg.norm(path[-1] - ref[:, 0]) / np.linalg.norm(prob.W0[:, 0] - ref[:, 0])))
         ax.plot(*ref[:, 0], marker="*", ms=15, color=c, mec="black", mew=0.7, zorder=5, ls="none",
@@ -178,13 +197,15 @@ def mirror_plane(*, x: tuple[float, float] = (1.0, 0.6), y: float = 1.0,
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
-        ax.set_xlabel(r"$w_1$")
-        ax.set_title(title, fontsize=8.5)
+        ax.set_xlabel(r"$w_1$", fontsize=11)
+        ax.set_xticks([-1, 0, 1])
+        ax.tick_params(labelsize=10.5)
+        ax.set_title(title, fontsize=10)
         data["limits"][key] = {"W": ref[:, 0].tolist(), "path_end_distance": ends,
                                "max_path_end_distance": max(ends)}
-    axes[0].set_ylabel(r"$w_2$")
+    axes[0].set_ylabel(r"$w_2$", fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8.5)
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=10)
     data["max_path_end_distance"] = max(v["max_path_end_distance"] for v in data["limits"].values())
     data["gd_point"] = gd_limit(prob)[:, 0].tolist()
     return Figure(fig, data)

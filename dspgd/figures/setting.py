@@ -52,7 +52,11 @@ def _right_angle(ax, corner: np.ndarray, u: np.ndarray, v: np.ndarray, size: flo
     ax.plot(pts[:, 0], pts[:, 1], **kw)
 
 
-@register("toy-2d", chapter=_CHAPTER, title="DSPGD paths on a two-parameter, one-equation problem")
+@register("toy-2d", chapter=_CHAPTER, title="DSPGD paths on a two-parameter, one-equation problem",
+          alt="Paths of four optimizers in the (w1, w2) plane from the start W0 to the line of interpolators "
+              "x.w = y: gradient descent and normalized gradient descent run along the dotted perpendicular to "
+              "the line and stop at its foot W_GD, while Adam without momentum and clipping by value first head "
+              "toward the diagonal and stop elsewhere on the line.")
 def toy_2d(*, x: tuple[float, float] = (1.0, 0.4), y: float = 2.0, w0: tuple[float, float] = (-0.6, -0.2),
            lr: float = 0.15, adam_eps: float = 0.1, norm_eps: float = 0.1, clip: float = 1.0,
            path_steps: int = 60, tol: float = 1e-12, width: float = 7.0, height: float = 5.2) -> Figure:
@@ -86,7 +90,8 @@ def toy_2d(*, x: tuple[float, float] = (1.0, 0.4), y: float = 2.0, w0: tuple[flo
         "clip_value": dict(marker="D", ms=4.5, lw=1.6, zorder=5),
     }
     data: dict = {"x": [float(v) for v in xv], "y": float(y), "w0": [float(v) for v in w0v],
-                  "w_gd": [float(v) for v in wgd], "lr": float(lr), "dist_w0_wgd": dist0, "methods": {}}
+                  "w_gd": [float(v) for v in wgd], "lr": float(lr), "dist_w0_wgd": dist0,
+                  "adam_eps": float(adam_eps), "methods": {}}
     ends = []
     for p in methods:
         res = solve(prob, p, lr, tol=tol)
