@@ -29,7 +29,7 @@ ALT_PENDING: frozenset[str] = frozenset({
     "adam-memory-bias", "adam-memory-curves", "bound-ratio", "convergence-curves",
     "isotropic-gd", "isotropic-trace", "iterates-settle", "lr-dependence", "lr-vs-eps",
     "maps-1d", "maps-2d", "minibatch-limit",
-    "muon-rowspace", "nonsmooth-hover", "small-step", "spectral-gd", "step-size-bound",
+    "muon-rowspace", "nonsmooth-hover", "spectral-gd", "step-size-bound",
     "toy-2d",
 })
 
