@@ -38,7 +38,6 @@ CODE_NOT_YET_SHOWN = {
     "chapters/01_setting", "chapters/02_preconditioners", "chapters/03_convergence",
     "chapters/04_lr_dependence", "chapters/05_isotropic", "chapters/06_general_bound",
     "chapters/07_spectral", "chapters/08_adam_memory",
-    "chapters/11_minibatch",
 }
 
 

@@ -28,7 +28,7 @@ __all__ = ["Figure", "Entry", "register", "REGISTRY", "ALT_PENDING", "get", "nam
 ALT_PENDING: frozenset[str] = frozenset({
     "adam-memory-bias", "adam-memory-curves", "bound-ratio", "convergence-curves",
     "isotropic-gd", "isotropic-trace", "iterates-settle", "lr-dependence", "lr-vs-eps",
-    "maps-1d", "maps-2d", "minibatch-limit",
+    "maps-1d", "maps-2d",
     "muon-rowspace", "nonsmooth-hover", "spectral-gd", "step-size-bound",
     "toy-2d",
 })
