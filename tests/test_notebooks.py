@@ -2,7 +2,7 @@
 
 Checks every page of ``_toc.yml`` whose source has a code cell: the page links
 its notebook, the notebook exists, is valid nbformat v4, reads like the page
-(no MyST syntax left in its Markdown) and, for the numbered chapters, carries
+(no MyST syntax left in its Markdown) and, for the numbered chapters and the ledger, carries
 at least one figure. Two notebooks are also run top to bottom in a fresh
 kernel, as a reader would run them. Run after ``make book``.
 
@@ -75,6 +75,11 @@ def is_chapter(doc: str) -> bool:
     return bool(re.fullmatch(r"chapters/\d\d_\w+", doc))
 
 
+def is_content(doc: str) -> bool:
+    """A page that shows figures and the code that makes them: a numbered chapter, or the claims ledger."""
+    return is_chapter(doc) or doc == "chapters/ledger"
+
+
 NOTEBOOK_DOCS = [d for d in toc_docs() if runs_code(d)]
 
 
@@ -118,11 +123,11 @@ def test_the_page_links_a_notebook_that_reads_like_it(doc: str) -> None:
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], "warnings in the outputs"
     assert not [o for o in outputs if o.output_type == "error"]
-    if is_chapter(doc):
+    if is_content(doc):
         assert any("image/png" in o.get("data", {}) for o in outputs), f"{doc}: no figure among the outputs"
 
 
-@pytest.mark.parametrize("doc", [d for d in NOTEBOOK_DOCS if is_chapter(d)])
+@pytest.mark.parametrize("doc", [d for d in NOTEBOOK_DOCS if is_content(d)])
 def test_every_chapter_shows_the_code_of_its_figures(doc: str) -> None:
     if doc in CODE_NOT_YET_SHOWN:
         pytest.skip("chapter not yet converted to the one-call Figure.glue form (its figure code is hidden)")
