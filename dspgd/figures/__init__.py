@@ -23,7 +23,6 @@ import matplotlib.figure
 __all__ = ["Figure", "Entry", "register", "REGISTRY", "get", "names", "load_all"]
 
 
-
 @dataclass
 class Figure:
     """A figure and the numbers behind it.
