@@ -175,7 +175,7 @@ def clip_norm(c: float = 1.0) -> Preconditioner:
 
     def grad(G: Array) -> Array:
         s = _fro(G)
-        return G * np.minimum(1.0, c / np.maximum(s, np.finfo(float).tiny))
+        return G * np.minimum(1.0, c / np.maximum(s, c))  # 1 where s <= c: no overflow at G = 0
 
     return Preconditioner(
         "clip_norm", rf"clip by norm ($\tau={_tex(c)}$)", True, True, 1.0,

@@ -7,6 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ._threads import one_blas_thread
+
 __all__ = ["Problem", "gaussian_problem"]
 
 
@@ -75,7 +77,8 @@ class Problem:
             raise ValueError(
                 f"X has {n} rows and {d} columns: the model is not overparameterized (need n < d)"
             )
-        s = np.linalg.svd(X, compute_uv=False)
+        with one_blas_thread():
+            s = np.linalg.svd(X, compute_uv=False)
         if s[-1] <= max(n, d) * np.finfo(float).eps * s[0]:
             rank = int(np.sum(s > max(n, d) * np.finfo(float).eps * s[0]))
             raise ValueError(
@@ -125,7 +128,8 @@ class Problem:
     @cached_property
     def _qr(self) -> tuple[np.ndarray, np.ndarray]:
         """Reduced QR of ``X^T`` (``d x n`` and ``n x n``)."""
-        return np.linalg.qr(self.X.T)
+        with one_blas_thread():
+            return np.linalg.qr(self.X.T)
 
     def residual(self, W: np.ndarray) -> np.ndarray:
         """``XW - Y``."""

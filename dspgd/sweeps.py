@@ -116,7 +116,7 @@ def nearest_interpolator(problem: Problem, W: np.ndarray) -> np.ndarray:
     W = np.asarray(W, dtype=np.float64)
     if W.shape[-2:] != (problem.d, problem.k):
         raise ValueError(f"W must have shape (..., {problem.d}, {problem.k}), got {W.shape}")
-    Q, Rq = np.linalg.qr(problem.X.T)  # X^T = Q Rq, so X = Rq^T Q^T
+    Q, Rq = problem._qr  # X^T = Q Rq, so X = Rq^T Q^T (factored once per problem)
     R = problem.X @ W - problem.Y  # (..., n, k)
     flat = np.moveaxis(R, -2, 0).reshape(problem.n, -1)
     Z = solve_triangular(Rq, flat, trans="T")  # Rq^T Z = R
