@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from functools import lru_cache
 
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ..network import NetworkProblem, flow_points, network_problem, project_to_interpolant, reference_lr, train
+from ..network import NetworkProblem, network_problem, project_to_interpolant, reference_lr, train
 from .._threads import on_one_blas_thread
 from ..plotting import color_of, new_figure
 from ..solver import solve
@@ -17,7 +16,7 @@ from ..theory import gd_limit, stable_lr
 from . import Figure, register
 from .digits import FAMILY_NAMES, scaled_preconditioners, set_log_ticks
 
-__all__ = ["end_points", "endpoint_distances", "flow_gaps", "network_eta", "network_width"]
+__all__ = ["end_points", "endpoint_distances", "network_eta", "network_width"]
 
 _CHAPTER = "chapters/13_network"
 
@@ -77,42 +76,6 @@ def endpoint_distances(problem: NetworkProblem, V: np.ndarray, V_ref: np.ndarray
     fun = (np.sqrt(np.mean((problem.predict(V, problem.X_test) - f_ref) ** 2, axis=-1))
            / np.sqrt(np.mean((f_ref - f0) ** 2, axis=-1)))
     return par, fun
-
-
-def flow_gaps(*, n: int = 32, p: int = 32, m: int = 64, seed: int = 0, n_levels: int = 8,
-              decades: float = 3.0, families: tuple[str, ...] = ("normalized", "clip_norm", "adam")) -> dict:
-    """The flows of GD and of other maps (:func:`~dspgd.figures.digits.scaled_preconditioners`) compared as curves.
-
-    Each flow ``V' = -grad K(grad L(V))`` from ``V0`` is integrated to the
-    ``n_levels`` loss levels geometrically spaced from ``L(V0)/2`` down to
-    ``10^-decades L(V0)`` (:func:`dspgd.network.flow_points`); for a time change
-    of GD's flow the points coincide, whatever the speed along the curve.
-
-    Returns
-    -------
-    dict
-        ``n_levels``, ``decades``, the integrator's ``rtol``, and per family the
-        largest distance of its points to GD's, relative to
-        ``||U(last level) - V0||_F`` (how far GD's flow has gone by then).
-    """
-    prob = network_problem(n=n, p=p, m=m, seed=seed)
-    G0, _ = prob.gradient(prob.V0)
-    Ks = {K.name: K for K in scaled_preconditioners(G0)}
-    L0 = float(prob.loss(prob.V0))
-    levels = L0 * np.geomspace(0.5, 10.0**-decades, n_levels)
-    ref = flow_points(prob, Ks["gd"], levels)
-    scale = float(np.linalg.norm(ref[-1] - prob.V0))
-    out: dict = {"n_levels": n_levels, "decades": decades,
-                 "rtol": inspect.signature(flow_points).parameters["rtol"].default, "methods": {}}
-    for fam in families:
-        pts = flow_points(prob, Ks[fam], levels)
-        out["methods"][fam] = {"isotropic": bool(Ks[fam].isotropic),
-                               "gap": float(np.max(np.linalg.norm(pts - ref, axis=(-2, -1))) / scale)}
-    iso = [v["gap"] for v in out["methods"].values() if v["isotropic"]]
-    non = [v["gap"] for v in out["methods"].values() if not v["isotropic"]]
-    out["iso_max"] = max(iso) if iso else None
-    out["non_min"] = min(non) if non else None
-    return out
 
 
 @lru_cache(maxsize=2)
