@@ -329,6 +329,46 @@ def m_network_gradient_scaled(mp):
     mp.setattr(NetworkProblem, "gradient", lambda self, V: (real(self, V)[0] * 1.001, real(self, V)[1]))
 
 
+def m_clip_value_soft(mp):
+    """Clipping by value is smoothed to tau * tanh(g / tau), so it is nowhere exactly the identity."""
+    _patch_grad(mp, "clip_value", lambda p, G, P: p.params["c"] * np.tanh(G / p.params["c"]))
+
+
+def m_features_gamma_squared(mp):
+    """The digits' random features apply the bandwidth twice: cos(gamma^2 omega^T z + theta)."""
+    from dspgd import data
+
+    real = data.random_features
+    mp.setattr(data, "random_features",
+               lambda Z, d, seed=0, features="fourier", gamma=1.0: real(Z, d, seed, features, gamma * gamma))
+
+
+def m_digits_test_labels_shifted(mp):
+    """The held-out labels are off by one image (np.roll of the labels against the images)."""
+    from dspgd import data
+
+    real = data.digits_arrays
+
+    def arrays(*a, **kw):
+        X, X_test, labels, labels_test = real(*a, **kw)
+        return X, X_test, labels, np.roll(labels_test, 1)
+
+    mp.setattr(data, "digits_arrays", arrays)
+
+
+def m_network_mean_field(mp):
+    """The network's output is scaled by 1/m instead of 1/sqrt(m) (mean-field, not NTK, scaling)."""
+    from dspgd import network
+
+    real = network.network_problem
+
+    def problem(*a, **kw):
+        pr = real(*a, **kw)
+        return network.NetworkProblem(pr.X, pr.y, pr.a / np.sqrt(pr.m), pr.V0, pr.X_test, pr.activation)
+
+    mp.setattr(network, "network_problem", problem)
+
+
 KILLS = {
     "B11": m_gd_limit_untransposed,
     "B37": m_adam_frobenius,
@@ -365,6 +405,11 @@ KILLS = {
     "B40": m_adam_frobenius,
     "B41": m_network_gradient_scaled,
     "B42": m_normalized_entrywise,
+    "B43": m_clip_value_soft,
+    "B44": m_features_gamma_squared,
+    "B45": m_digits_test_labels_shifted,
+    "B46": m_normalized_entrywise,
+    "B47": m_network_mean_field,
     "B7": m_momentum_buffer_ones,
     "B8": m_adam_scalar_second_moment,
     "B28": m_adam_scalar_second_moment,
