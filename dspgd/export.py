@@ -25,7 +25,11 @@ plain Markdown that Jupyter renders as the page does:
 Code cells keep their code and the outputs of the build; the figures that the
 build glued (and so hid from the cell) become visible outputs of the cell that
 made them. Cells hidden on the page stay in the notebook (it must run), with
-their source collapsed.
+their source collapsed. A page that renders the Markdown its cells output as
+MyST (``render_markdown_format: myst`` in its ``mystnb`` metadata, as the
+claims ledger does) has those outputs converted like its Markdown cells;
+there, badges (``{bdg-success}`pass```) become bold text and definition
+lists a paragraph for the term and one for the definition.
 
 Whatever needs the book (numbers of theorems and figures, titles, citation
 text) comes from a :class:`Context`; the book's Sphinx extension provides one
@@ -224,6 +228,10 @@ def _role(name: str, body: str, ctx: Context) -> str:
         return f"${body}$"
     if name in ("sub", "sup"):
         return f"<{name}>{body}</{name}>"
+    if name == "bdg" or name.startswith("bdg-"):
+        # a sphinx-design badge ({bdg-success}`pass`): its text in bold
+        title, target = _split_explicit(body)
+        return f"**{title or target}**"
     if name in ("abbr", "index", "guilabel", "menuselection", "dfn", "emphasis", "strong"):
         title, target = _split_explicit(body)
         text = title if name == "index" and title else (target if title is None else body)
@@ -349,12 +357,20 @@ def _segment(text: str, ctx: Context) -> str:
         m = _CODE_OPEN.match(ln) if ln is not None else None
         if ln is None or m:
             if chunk:
-                parts.append(_inline(_labelled_math("\n".join(chunk), ctx), ctx))
+                parts.append(_inline(_labelled_math(_definitions("\n".join(chunk)), ctx), ctx))
             chunk = [ln] if ln is not None else []
             fence = m.group("fence") if m else None
             continue
         chunk.append(ln)
     return "\n".join(parts)
+
+
+_DEFINITION = re.compile(r"^(?P<term>[^\n]*\S[^\n]*)\n:[ \t]+", re.M)
+
+
+def _definitions(text: str) -> str:
+    """A definition list (``term`` then ``: definition``) as the term's paragraph, then the definition's."""
+    return _DEFINITION.sub(lambda m: m.group("term") + "\n\n", text)
 
 
 def _lead(body: str, lead: str, tail: str = "") -> str:
@@ -509,7 +525,8 @@ def _glue_figure_outputs(glue: Mapping[str, Mapping[str, Any]]) -> dict[int | No
     return by_cell
 
 
-def _export_code_cell(cell: Any, figures: dict[int | None, list[tuple[str, dict]]], ctx: Context) -> Any:
+def _export_code_cell(cell: Any, figures: dict[int | None, list[tuple[str, dict]]], ctx: Context,
+                      myst_outputs: bool = False) -> Any:
     import nbformat
 
     tags = set(cell.get("metadata", {}).get("tags", []))
@@ -526,6 +543,12 @@ def _export_code_cell(cell: Any, figures: dict[int | None, list[tuple[str, dict]
         ctx.shown_above.add(key)
     cell = copy.deepcopy(cell)
     cell.outputs = outputs
+    if myst_outputs:
+        # the page renders Markdown outputs as MyST (badges, references, definition lists): convert them too
+        for i, o in enumerate(cell.outputs):
+            if "text/markdown" in o.get("data", {}):
+                o = cell.outputs[i] = copy.deepcopy(o)  # the build's notebook stays as it is
+                o.data["text/markdown"] = convert_markdown(_text(o.data["text/markdown"]), ctx)
     meta = cell.setdefault("metadata", {})
     if tags & _HIDDEN_TAGS:
         meta.setdefault("jupyter", {})["source_hidden"] = True
@@ -559,6 +582,7 @@ def export_notebook(nb: Any, ctx: Context, *, header: str = "", footer_title: st
     import nbformat
 
     figures = _glue_figure_outputs(ctx.glue)
+    myst_outputs = nb.metadata.get("mystnb", {}).get("render_markdown_format") == "myst"
     cells = []
     if header:
         cells.append(nbformat.v4.new_markdown_cell(header))
@@ -574,7 +598,7 @@ def export_notebook(nb: Any, ctx: Context, *, header: str = "", footer_title: st
                 new.attachments = attachments
             cells.append(new)
         elif cell.cell_type == "code":
-            cells.append(_export_code_cell(cell, figures, ctx))
+            cells.append(_export_code_cell(cell, figures, ctx, myst_outputs))
         else:
             cells.append(copy.deepcopy(cell))
     for count, left in figures.items():

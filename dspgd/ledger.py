@@ -24,7 +24,7 @@ from . import adam_memory as memory
 from . import preconditioners as pc
 from .losses import huber, logcosh, squared
 
-__all__ = ["Claim", "Row", "CLAIMS", "SOURCES", "claim", "run", "run_all", "markdown_rows",
+__all__ = ["Claim", "Row", "CLAIMS", "SOURCES", "claim", "run", "run_all", "margin", "markdown_rows",
            "markdown_summary", "verdict_text"]
 
 SOURCES = ("paper", "book: proposition", "book: observation", "book: counterexample")
@@ -195,6 +195,41 @@ def markdown_rows(rows: list[Row]) -> str:
             f"  **Measured** ${verdict_text(r)}$: {c.measure} (`{c.check.__name__}`).{err}\n"
         )
     return "\n".join(out)
+
+
+def margin(r: Row) -> float:
+    """Where a row's measured number ``m`` sits against its threshold, as one number.
+
+    * ``in`` rows, band ``[a, b]``: the position in the band,
+      ``(m - a) / (b - a)``; the row passes for a position in ``[0, 1]``.
+    * one-sided rows, threshold ``thr``: a ratio that is 1 at the threshold
+      and shrinks towards 0 as ``m`` moves away from it on the passing side;
+      the row passes for a ratio ``<= 1``. Write the row as ``v <= t``
+      (``v, t = m, thr`` for ``<=`` and ``-m, -thr`` for ``>=``). For
+      ``t > 0`` the ratio is ``v / t``, the part of the allowance used (an
+      upper bound ``m <= thr`` with ``thr > 0``, or a lower bound
+      ``m >= thr`` with ``thr < 0``, a rounding allowance below zero); it is
+      ``<= 0`` when ``m`` lies beyond zero. For ``t < 0`` it is ``t / v``
+      (a lower bound ``m >= thr`` with ``thr > 0``: the threshold over the
+      number), and ``+inf`` when ``v >= 0``. A threshold of 0 has no scale:
+      the ratio is 0 if the row passes, else ``+inf``.
+
+    A measurement that is not finite (a failed or raising check) gives NaN.
+    """
+    c, m = r.claim, r.measured
+    if not np.isfinite(m):
+        return float("nan")
+    if c.op == "in":
+        lo, hi = c.threshold
+        if hi == lo:
+            return 0.5 if m == lo else (-np.inf if m < lo else np.inf)
+        return float((m - lo) / (hi - lo))
+    v, t = (m, float(c.threshold)) if c.op == "<=" else (-m, -float(c.threshold))
+    if t > 0:
+        return float(v / t)
+    if t < 0:
+        return float(t / v) if v < 0 else float("inf")
+    return 0.0 if v <= 0 else float("inf")
 
 
 def markdown_summary(rows: list[Row]) -> str:

@@ -263,3 +263,22 @@ def test_a_figure_far_from_its_cell_is_shown_with_its_caption(ctx):
     fig = out.cells[-2]
     assert fig.source.startswith("![Distances fall with the step.](attachment:fig-small.png)\n\n**Fig. 10.1** Caption.")
     assert fig.attachments == {"fig-small.png": {"image/png": PNG}}
+
+
+def test_markdown_outputs_of_a_myst_page_read_like_the_page():
+    """A page that renders its Markdown outputs as MyST (the ledger) gets them converted; other pages do not."""
+    ctx = Book(glue={})
+    rows = ("{bdg-success}`pass` **B2** · {prf:ref}`prop-diag`\n: The limit is $W_D$.\n\n"
+            "  **Measured** $1 \\le 2$ (`check`).\n")
+    out_cell = nbformat.v4.new_code_cell("rows_of('x')", execution_count=4)
+    out_cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": rows, "text/plain": "<md>"})]
+    nb = nbformat.v4.new_notebook(metadata={"mystnb": {"render_markdown_format": "myst"}})
+    nb.cells = [out_cell, nbformat.v4.new_markdown_cell("A term\n: its definition.")]
+    out = export_notebook(nb, ctx)
+    md = out.cells[0].outputs[0].data["text/markdown"]
+    assert md == "**pass** **B2** · Proposition 10.1\n\nThe limit is $W_D$.\n\n  **Measured** $1 \\le 2$ (`check`)."
+    assert out.cells[1].source == "A term\n\nits definition."
+    assert ctx.problems == [] and leftover_syntax(md) == []
+    assert nb.cells[0].outputs[0].data["text/markdown"] == rows, "the input notebook must not change"
+    nb.metadata = {}
+    assert export_notebook(nb, ctx).cells[0].outputs[0].data["text/markdown"] == rows

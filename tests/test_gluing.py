@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dspgd import figures, gluing
-from dspgd.figures import ALT_PENDING, Figure
+from dspgd.figures import Figure
 from dspgd.reproduce import PNG_DPI, to_jsonable
 
 NAME = "test-gluing-line"
@@ -165,12 +165,11 @@ def test_alt_text_rules():
         figures.REGISTRY.pop("test-alt3", None)
 
 
-def test_every_new_figure_of_the_book_has_its_own_alt_text():
+def test_every_figure_of_the_book_has_its_own_alt_text():
     reg = figures.load_all()
-    missing = sorted(n for n, e in reg.items() if n not in ALT_PENDING and not n.startswith("test-")
+    missing = sorted(n for n, e in reg.items() if not n.startswith("test-")
                      and e.alt == e.title)
     assert not missing, f"figures registered without alt= (one sentence saying what the figure shows): {missing}"
-    assert ALT_PENDING <= set(reg), f"ALT_PENDING names figures that do not exist: {sorted(ALT_PENDING - set(reg))}"
 
 
 def test_a_kernel_without_ipywidgets_imports_dspgd_without_warnings():

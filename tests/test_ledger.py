@@ -105,3 +105,43 @@ def test_the_ledger_page_has_a_section_for_every_chapter_with_rows():
     for chapter in {c.chapter for c in ledger.CLAIMS.values()}:
         name = chapter.split("/")[-1]
         assert f'rows_of("{name}")' in page, name
+
+
+@pytest.mark.parametrize("op, threshold, measured, expected", [
+    ("<=", 1e-14, 2e-15, 0.2),          # an upper bound: the part of the allowance used
+    ("<=", 1.0, -0.5, -0.5),            # beyond zero
+    ("<=", -1.0, -4.0, 0.25),           # an upper bound below zero: threshold over number
+    ("<=", -1.0, 0.5, np.inf),
+    (">=", 0.2, 0.4, 0.5),              # a lower bound: threshold over number
+    (">=", 0.2, -0.1, np.inf),
+    (">=", -5e-15, -1e-15, 0.2),        # a rounding allowance below zero
+    (">=", -1e-14, 3.0, -3e14),
+    ("<=", 0.0, -1e-28, 0.0),           # a threshold of 0 has no scale
+    ("<=", 0.0, 1e-28, np.inf),
+    (">=", 0.0, 0.0, 0.0),
+    ("in", (1.0, 2.0), 1.25, 0.25),     # the position in the band
+    ("in", (1.0, 2.0), 2.5, 1.5),
+    ("in", (1.0, 1.0), 1.0, 0.5),
+    ("in", (1.0, 2.0), np.nan, np.nan),
+    ("<=", 1.0, np.inf, np.nan),
+])
+def test_margin(op, threshold, measured, expected):
+    m = ledger.margin(ledger.run(_claim(op, threshold, lambda: measured)))
+    if np.isnan(expected):
+        assert np.isnan(m)
+    else:
+        assert m == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_margin_says_what_the_verdict_says():
+    """A one-sided row passes exactly when its ratio is <= 1, a band row when its position is in [0, 1]."""
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        op = rng.choice(["<=", ">=", "in"])
+        scale = 10.0 ** rng.integers(-15, 3)
+        thr = tuple(sorted(rng.normal(size=2) * scale)) if op == "in" else float(rng.choice([0.0, 1.0, -1.0])
+                                                                                 * rng.uniform(0.5, 2) * scale)
+        value = float(rng.normal() * scale * rng.choice([0.5, 1.0, 3.0]))
+        row = ledger.run(_claim(op, thr, lambda: value))
+        m = ledger.margin(row)
+        assert row.passed == ((0.0 <= m <= 1.0) if op == "in" else (m <= 1.0)), (op, thr, value, m)

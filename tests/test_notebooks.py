@@ -2,7 +2,7 @@
 
 Checks every page of ``_toc.yml`` whose source has a code cell: the page links
 its notebook, the notebook exists, is valid nbformat v4, reads like the page
-(no MyST syntax left in its Markdown) and, for the numbered chapters, carries
+(no MyST syntax left in its Markdown) and, for the numbered chapters and the ledger, carries
 at least one figure. Two notebooks are also run top to bottom in a fresh
 kernel, as a reader would run them. Run after ``make book``.
 
@@ -31,13 +31,6 @@ BOOK_DIR = HTML_ROOT.parents[1] if len(HTML_ROOT.parents) > 1 else ROOT
 #: glue with dspgd.gluing only: myst_nb.glue would leave glue outputs in a reader's notebook).
 RUN = ["chapters/10_small_step", "intro"]
 
-#: Chapters whose code is not yet shown on the page (their set-up cells hold
-#: the calls that make their figures); emptied as chapters are converted to
-#: the one-call form of Figure.glue.
-CODE_NOT_YET_SHOWN = {
-    "chapters/09_mirror_descent",
-    "chapters/11_minibatch",
-}
 
 
 def toc_docs() -> list[str]:
@@ -72,6 +65,11 @@ def code_cells(src: str) -> list[tuple[str, str]]:
 def is_chapter(doc: str) -> bool:
     """A numbered content chapter (``chapters/NN_name``)."""
     return bool(re.fullmatch(r"chapters/\d\d_\w+", doc))
+
+
+def is_content(doc: str) -> bool:
+    """A page that shows figures and the code that makes them: a numbered chapter, or the claims ledger."""
+    return is_chapter(doc) or doc == "chapters/ledger"
 
 
 NOTEBOOK_DOCS = [d for d in toc_docs() if runs_code(d)]
@@ -117,14 +115,12 @@ def test_the_page_links_a_notebook_that_reads_like_it(doc: str) -> None:
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], "warnings in the outputs"
     assert not [o for o in outputs if o.output_type == "error"]
-    if is_chapter(doc):
+    if is_content(doc):
         assert any("image/png" in o.get("data", {}) for o in outputs), f"{doc}: no figure among the outputs"
 
 
-@pytest.mark.parametrize("doc", [d for d in NOTEBOOK_DOCS if is_chapter(d)])
+@pytest.mark.parametrize("doc", [d for d in NOTEBOOK_DOCS if is_content(d)])
 def test_every_chapter_shows_the_code_of_its_figures(doc: str) -> None:
-    if doc in CODE_NOT_YET_SHOWN:
-        pytest.skip("chapter not yet converted to the one-call Figure.glue form (its figure code is hidden)")
     shown = [code for options, code in code_cells(source(doc)) if "remove-cell" not in options]
     glued = [c for c in shown if re.search(r"\.glue\(", c)]
     assert glued, f"{doc}: no code cell on the page shows the call that makes a figure"

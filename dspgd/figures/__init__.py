@@ -20,15 +20,7 @@ from typing import Any, Callable
 
 import matplotlib.figure
 
-__all__ = ["Figure", "Entry", "register", "REGISTRY", "ALT_PENDING", "get", "names", "load_all"]
-
-
-#: Figures registered before ``alt`` existed: their alt text is their title
-#: until each gets its sentence. Every other figure of the book must pass
-#: ``alt`` to :func:`register` (the test suite checks it).
-ALT_PENDING: frozenset[str] = frozenset({
-    "minibatch-limit", "mirror-plane", "mirror-vs-dspgd", "small-step",
-})
+__all__ = ["Figure", "Entry", "register", "REGISTRY", "get", "names", "load_all"]
 
 
 @dataclass
@@ -217,8 +209,8 @@ def register(name: str, chapter: str, title: str,
     alt : str
         One sentence saying what the figure shows, for readers who cannot see
         it (the image's alt text on the page). Default: ``title``, allowed
-        only for the figures of :data:`ALT_PENDING` (the tests check that
-        every other figure of the book has its own sentence).
+        only for figures outside the book (the tests check that every
+        figure of the book has its own sentence).
 
     Raises
     ------

@@ -38,7 +38,11 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @register("small-step", chapter=_CHAPTER,
-          title="Distance of the DSPGD limit to the gradient-flow limit against the learning rate")
+          title="Distance of the DSPGD limit to the gradient-flow limit against the learning rate",
+          alt="Log-log plot against the learning rate of the distance from the DSPGD limit to the end point of "
+              "the gradient flow: for Adam and for clipping by value it shrinks in proportion to the step, while "
+              "the distances of their flow limits to the GD solution (dashed lines) stay large, and for the fixed "
+              "diagonal it stays at the floor set by the stopping tolerance at every step.")
 def small_step(*, n: int = 20, d: int = 100, seed: int = 0, eps: float = 0.01, c: float = 0.2,
                fractions: tuple[float, ...] = tuple(np.geomspace(5e-3, 0.5, 9)), tol: float = 1e-12,
                max_steps: int = 60_000, width: float = 7.0, height: float = 5.0) -> Figure:
