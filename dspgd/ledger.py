@@ -1359,7 +1359,7 @@ def check_network_time_change() -> float:
 
 @claim("B47", "book: observation",
        r"Two-layer network (NTK scaling): the distance of normalized GD's end point to GD's falls with the "
-       r"width $m$; over $m\le 144$ the mean exponent is about $-0.35$, flatter than $-1/2$.",
+       r"width $m$; over $m\le 144$ the mean exponent is flatter than $-1/2$.",
        r"log-log slope in $m\in\{16, 48, 144\}$ of the geometric mean over 8 initializations of "
        r"$\|V_\infty^{K}-V_\infty^{\mathrm{GD}}\|/\|V_\infty^{\mathrm{GD}}-V_0\|$, at 0.25 of the "
        r"reference step", "in", (-0.45, -0.25), "chapters/13_network", "rem-ch13-width")
