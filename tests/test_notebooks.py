@@ -121,7 +121,8 @@ def test_the_page_links_a_notebook_that_reads_like_it(doc: str) -> None:
 
 @pytest.mark.parametrize("doc", [d for d in NOTEBOOK_DOCS if is_content(d)])
 def test_every_chapter_shows_the_code_of_its_figures(doc: str) -> None:
-    shown = [code for options, code in code_cells(source(doc)) if "remove-cell" not in options]
+    shown = [code for options, code in code_cells(source(doc))
+             if "remove-cell" not in options and "remove-input" not in options]
     glued = [c for c in shown if re.search(r"\.glue\(", c)]
     assert glued, f"{doc}: no code cell on the page shows the call that makes a figure"
 
