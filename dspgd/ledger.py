@@ -262,7 +262,7 @@ def markdown_summary(rows: list[Row]) -> str:
 
 
 def markdown_without_row() -> str:
-    """The labelled statements without a row (:data:`WITHOUT_ROW`), one bullet each: label and reason."""
+    """The labelled statements without a row (``WITHOUT_ROW``), one bullet each: label and reason."""
     return "\n".join(f"* {{prf:ref}}`{lab}`: {why}." for lab, why in WITHOUT_ROW.items()) + "\n"
 
 

@@ -181,7 +181,7 @@ def stochastic_mirror_descent(
     Parameters
     ----------
     problem : Problem
-    potential : Potential
+    potential : dspgd.mirror.Potential
         The mirror potential ``psi``.
     lr : float or 1-D array
         Learning rate(s); an array runs one stacked computation in which every
