@@ -241,7 +241,7 @@ def m_bound_constant_swapped(mp):
 
 
 def m_adam_mu_ignores_radius(mp):
-    """Adam's local monotonicity ignores the radius: mu_K(r) = 1/eps (its value at 0)."""
+    """Adam's restricted strong monotonicity at 0 ignores the radius: mu_K(r) = 1/eps (its value at 0)."""
     real = Preconditioner.local_monotonicity
 
     def local_monotonicity(self, radius):
@@ -269,6 +269,30 @@ def m_weight_decay_without_lr(mp):
         return real(problems, lr, *a, weight_decay=np.asarray(weight_decay) / np.asarray(lr), **kw)
 
     _patch_factory(mp, spectral_figures, "muon_runs", wrap)
+
+
+def m_adam_no_bias_correction(mp):
+    """The transcription of Adam's Algorithm 1 forgets the bias corrections (m^ = m, v^ = v)."""
+    from dspgd.figures import maps
+
+    def path(problem, lr, steps, beta1=0.9, beta2=0.999, eps=1e-8, loss=None):
+        loss = squared() if loss is None else loss
+        W, m, v = problem.W0.copy(), np.zeros_like(problem.W0), np.zeros_like(problem.W0)
+        out = [W.copy()]
+        for _ in range(int(steps)):
+            g = problem.X.T @ loss.grad(problem.X @ W - problem.Y)
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            W = W - lr * m / (np.sqrt(v) + eps)
+            out.append(W.copy())
+        return np.array(out)
+    mp.setattr(maps, "adam_algorithm1_path", path)
+
+
+def m_stochastic_mirror_ignores_potential(mp):
+    """stochastic_mirror_descent does not pass its potential on: it runs the quadratic one (mini-batch GD)."""
+    _patch_factory(mp, minibatch, "stochastic_mirror_descent",
+                   lambda real, problem, potential, *a, **kw: real(problem, mirror.weighted_quadratic(1.0), *a, **kw))
 
 
 def m_momentum_buffer_ones(mp):
@@ -375,6 +399,7 @@ KILLS = {
     "B12": m_power_sign_lost,
     "B13": m_clip_norm_columnwise,
     "B14": m_adam_eps_in_sqrt,
+    "B51": m_adam_no_bias_correction,
     "B4": m_adam_value_typo,
     "C1": m_stop_on_loss,
     "C1a": m_stable_lr_precedence,
@@ -417,6 +442,7 @@ KILLS = {
     "B5": m_mirror_ignores_potential,
     "B30": m_weighted_quadratic_inverted,
     "B31": m_pnorm_inverse_exponent,
+    "B50": m_stochastic_mirror_ignores_potential,
     "B9": m_diagonal_limit_inverted,
     "B10": m_flow_stops_early,
     "B32": m_flow_stops_early,
