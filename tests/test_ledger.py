@@ -100,12 +100,6 @@ def test_every_row_points_at_a_chapter_and_labels_that_exist():
             assert lab in labels, f"{c.key} cites {lab!r}, which no chapter defines"
 
 
-# TEMPORARY: labelled statements of chapters 12 and 13 whose rows are not written yet. Remove a
-# label here when its row exists (the test below fails while a label with a row is still listed).
-_ROWS_PENDING = {"rem-ch12-projection", "rem-ch12-bias", "rem-ch12-accuracy", "prop-ch13-time-change",
-                 "rem-ch13-width"}
-
-
 def _labelled_statements() -> dict[str, str]:
     """Label -> kind of every labelled prf directive of the chapters, definitions aside."""
     out = {}
@@ -120,11 +114,10 @@ def test_every_labelled_statement_has_a_row_or_says_why_not():
     statements = _labelled_statements()
     assert len(statements) > 50  # the pattern finds the book's statements
     cited = {lab for c in ledger.CLAIMS.values() for lab in c.refs}
-    missing = sorted(set(statements) - cited - set(ledger.WITHOUT_ROW) - _ROWS_PENDING)
+    missing = sorted(set(statements) - cited - set(ledger.WITHOUT_ROW))
     assert not missing, f"labelled statements with no row and not in ledger.WITHOUT_ROW: {missing}"
     assert not set(ledger.WITHOUT_ROW) & cited, "a label in WITHOUT_ROW has a row: remove it from the list"
-    assert not _ROWS_PENDING & cited, "a pending label has its row now: remove it from _ROWS_PENDING"
-    unknown = sorted((set(ledger.WITHOUT_ROW) | _ROWS_PENDING) - set(statements))
+    unknown = sorted(set(ledger.WITHOUT_ROW) - set(statements))
     assert not unknown, f"labels listed without a row that no chapter defines: {unknown}"
 
 
