@@ -153,7 +153,7 @@ def contraction(problem: Problem, precond: Preconditioner, lr: float, loss: Loss
 
     ``rho = 2 lr mu_K mu sigma_min(X)^2 (1 - lr beta L_K / 2)``, with
     ``beta = beta_l ||X||_op^2``, ``mu`` the strong convexity of the loss and
-    ``mu_K`` the local monotonicity of ``grad K`` on the ball that contains
+    ``mu_K`` the restricted strong monotonicity of ``grad K`` at 0 on the ball that contains
     every gradient of the run. Capped at 1.
 
     Returns 0 where the argument gives nothing: ``grad K`` not Lipschitz,

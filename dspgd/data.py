@@ -39,6 +39,7 @@ __all__ = [
     "DigitsProblem",
     "load_digit_images",
     "random_features",
+    "digits_arrays",
     "digits_features",
     "gaussian_twin",
     "marchenko_pastur_quantiles",
@@ -107,10 +108,16 @@ def random_features(Z: np.ndarray, d: int, seed: int = 0, features: str = "fouri
         raise ValueError(f"gamma must be a positive finite number, got {gamma!r}")
     rng = np.random.default_rng(seed)
     omega = rng.standard_normal((Z.shape[1], d))
+    F = Z @ omega  # (N, d), transformed in place below: one large array, not four
     if features == "fourier":
         theta = rng.uniform(0.0, 2.0 * np.pi, d)
-        return np.sqrt(2.0 / d) * np.cos(gamma * (Z @ omega) + theta)
-    return np.sqrt(2.0 / d) * np.maximum(Z @ omega, 0.0)
+        F *= gamma
+        F += theta
+        np.cos(F, out=F)
+    else:
+        np.maximum(F, 0.0, out=F)
+    F *= np.sqrt(2.0 / d)
+    return F
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +168,46 @@ class DigitsProblem:
                 f"features={self.features!r}, gamma={self.gamma:g}, seed={self.seed})")
 
 
+def digits_arrays(n: int = 300, d: int = 3000, seed: int = 0, features: str = "fourier",
+                  gamma: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays of :func:`digits_features`, without building the :class:`~dspgd.problem.Problem`.
+
+    Steps 1 to 3 of the module docstring: the split, the normalized images
+    and their random features. Building a ``Problem`` also checks that ``X``
+    has full row rank (one SVD of ``X``); a caller that only needs the
+    spectrum of ``X X^T`` or the held-out predictions of ``W_GD`` can skip it.
+
+    Returns
+    -------
+    X, X_test : ndarray, shapes (n, d) and (1797 - n, d)
+        Features of the training and of the held-out images.
+    labels, labels_test : ndarray of int
+        Their digits.
+
+    Raises
+    ------
+    ValueError
+        As :func:`digits_features`.
+    """
+    images, labels = load_digit_images()
+    total = images.shape[0]
+    n = _check_int("n", n, _N_CLASSES + 1)
+    d = _check_int("d", d, 2)
+    if n >= total:
+        raise ValueError(f"n = {n} leaves no held-out image: the data set has {total} images")
+    if d <= n:
+        raise ValueError(f"d = {d} features for n = {n} images is not overparameterized (need d > n)")
+    perm = np.random.default_rng(seed).permutation(total)
+    train, test = perm[:n], perm[n:]
+    Z = images - images[train].mean(axis=0)
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("an image equals the mean training image and cannot be normalized")
+    Z /= norms
+    F = random_features(Z, d, seed=seed + 1, features=features, gamma=gamma)
+    return F[train], F[test], labels[train], labels[test]
+
+
 def digits_features(n: int = 300, d: int = 3000, seed: int = 0, features: str = "fourier",
                     gamma: float = 2.0, init_scale: float = 0.0) -> DigitsProblem:
     """The digits as an overparameterized random-feature regression problem (module docstring).
@@ -192,28 +239,12 @@ def digits_features(n: int = 300, d: int = 3000, seed: int = 0, features: str = 
         ``gamma`` or a negative ``init_scale``; and (from :class:`~dspgd.problem.Problem`)
         if the features of the training images are linearly dependent.
     """
-    images, labels = load_digit_images()
-    total = images.shape[0]
-    n = _check_int("n", n, _N_CLASSES + 1)
-    d = _check_int("d", d, 2)
-    if n >= total:
-        raise ValueError(f"n = {n} leaves no held-out image: the data set has {total} images")
-    if d <= n:
-        raise ValueError(f"d = {d} features for n = {n} images is not overparameterized (need d > n)")
     if not (np.isfinite(init_scale) and init_scale >= 0):
         raise ValueError(f"init_scale must be a finite number >= 0, got {init_scale!r}")
-    perm = np.random.default_rng(seed).permutation(total)
-    train, test = perm[:n], perm[n:]
-    Z = images - images[train].mean(axis=0)
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError("an image equals the mean training image and cannot be normalized")
-    Z /= norms
-    F = random_features(Z, d, seed=seed + 1, features=features, gamma=gamma)
-    Y = np.eye(_N_CLASSES)[labels[train]]
-    W0 = init_scale * np.random.default_rng(seed + 2).standard_normal((d, _N_CLASSES))
-    return DigitsProblem(Problem(F[train], Y, W0), F[test], labels[train], labels[test],
-                         features, float(gamma), int(seed))
+    X, X_test, labels, labels_test = digits_arrays(n, d, seed, features, gamma)
+    Y = np.eye(_N_CLASSES)[labels]
+    W0 = init_scale * np.random.default_rng(seed + 2).standard_normal((X.shape[1], _N_CLASSES))
+    return DigitsProblem(Problem(X, Y, W0), X_test, labels, labels_test, features, float(gamma), int(seed))
 
 
 def gaussian_twin(problem: Problem, seed: int = 0) -> Problem:

@@ -230,8 +230,12 @@ class MirrorRule:
         self.ctx = ctx
         self.Z = np.tile(Z0, B)
 
+    def gradient(self, R: Array) -> Array:
+        """The gradient that moves the mirror image (the full ``X^T grad l(R)``; a batch one in a subclass)."""
+        return self.ctx.gradient(R)
+
     def step(self, W: Array, R: Array, lr: Array, t: int) -> tuple[Array, Array]:
-        G = self.ctx.gradient(R)
+        G = self.gradient(R)
         G *= lr
         self.Z -= G
         W_next = self.ctx.stacked(self.potential.grad_inverse(self.ctx.runs(self.Z)))

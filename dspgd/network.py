@@ -37,6 +37,7 @@ __all__ = [
     "train",
     "project_to_interpolant",
     "gradient_check",
+    "flow_points",
 ]
 
 
@@ -419,3 +420,76 @@ def gradient_check(problem: NetworkProblem, V: np.ndarray | None = None, h: floa
     fd = (problem.loss(V + E) - problem.loss(V - E)) / (2 * h)
     G, _ = problem.gradient(V)
     return float(np.max(np.abs(G.ravel() - fd)) / np.max(np.abs(G)))
+
+
+def flow_points(problem: NetworkProblem, precond: Preconditioner, levels: np.ndarray | Sequence[float],
+                rtol: float = 1e-10, atol: float = 1e-12, t_max: float = 1e7) -> np.ndarray:
+    """Where the flow ``V' = -grad K(grad L(V))``, ``V(0) = V0``, first reaches each loss level.
+
+    The flow is integrated by :func:`scipy.integrate.solve_ivp` (DOP853, tolerances
+    ``rtol`` and ``atol``); each level is located as an event, so the points are
+    accurate to the integrator's tolerance, not to a time grid. Along any flow of this
+    form the loss decreases (``d L/dt = -<grad L, grad K(grad L)> <= 0`` for convex ``K``
+    with ``grad K(0) = 0``), so each level is crossed once. Two flows that are time
+    changes of each other pass through the same points, whatever their speeds.
+
+    Parameters
+    ----------
+    problem : NetworkProblem
+    precond : Preconditioner
+    levels : 1-D array
+        Loss values, strictly decreasing, below ``L(V0)`` and positive.
+    rtol, atol : float
+        Tolerances of the integrator.
+    t_max : float
+        Longest flow time.
+
+    Returns
+    -------
+    ndarray, shape (len(levels), m, p)
+
+    Raises
+    ------
+    ValueError
+        For levels that are not strictly decreasing inside ``(0, L(V0))``.
+    RuntimeError
+        If the flow does not reach the last level by ``t_max`` (or the integrator fails).
+    """
+    from scipy.integrate import solve_ivp
+
+    if not isinstance(problem, NetworkProblem):
+        raise TypeError(f"problem must be a NetworkProblem, got {type(problem).__name__}")
+    if not isinstance(precond, Preconditioner):
+        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
+    lv = np.asarray(levels, dtype=np.float64)
+    L0 = float(problem.loss(problem.V0))
+    if lv.ndim != 1 or lv.size == 0 or not np.all(np.isfinite(lv)):
+        raise ValueError(f"levels must be a non-empty 1-D array of finite numbers, got {levels!r}")
+    if not (np.all(np.diff(lv) < 0) and lv[0] < L0 and lv[-1] > 0):
+        raise ValueError(f"levels must decrease strictly inside (0, L(V0)) = (0, {L0:.4g}), got {levels!r}")
+    shape = problem.V0.shape
+    last: dict = {}
+
+    def loss(t: float, v: np.ndarray) -> float:
+        # every event is evaluated at the same (t, v): compute the loss once
+        if last.get("t") != t or not np.array_equal(last.get("v"), v):
+            last.update(t=t, v=v.copy(), L=float(problem.loss(v.reshape(shape))))
+        return last["L"]
+
+    def rhs(t: float, v: np.ndarray) -> np.ndarray:
+        G, _ = problem.gradient(v.reshape(shape))
+        return -precond.grad(G).ravel()
+
+    events = []
+    for i, level in enumerate(lv):
+        def crossing(t: float, v: np.ndarray, level: float = float(level)) -> float:
+            return loss(t, v) - level
+        crossing.terminal = i == lv.size - 1
+        crossing.direction = -1
+        events.append(crossing)
+    sol = solve_ivp(rhs, (0.0, float(t_max)), problem.V0.ravel(), method="DOP853", rtol=rtol, atol=atol,
+                    events=events)
+    if sol.status < 0 or any(len(y) == 0 for y in sol.y_events):
+        raise RuntimeError(f"the flow of {precond!r} did not reach the loss level {lv[-1]:.3g} by time "
+                           f"{t_max:g} ({sol.message})")
+    return np.stack([y[0].reshape(shape) for y in sol.y_events])

@@ -83,8 +83,9 @@ class Preconditioner:
     def local_monotonicity(self, radius: float) -> float:
         """``mu_K(r) = inf_{0 < ||G||_F <= r} <grad K(G), G> / ||G||_F^2``.
 
-        The local strong monotonicity of ``grad K`` around 0 that the
-        convergence rate and the constant of claim C4 need (0 if none).
+        The restricted strong monotonicity of ``grad K`` at 0 on the ball
+        ``||G||_F <= r`` (anchored at ``G = 0``: ``<grad K(G), G> >= mu_K ||G||_F^2``),
+        which the convergence rate and the constant of claim C4 need (0 if none).
         """
         radius = checks.real("radius", radius, low=0.0, finite=False)
         return float(self._mu(radius))
@@ -174,7 +175,7 @@ def clip_norm(c: float = 1.0) -> Preconditioner:
 
     def grad(G: Array) -> Array:
         s = _fro(G)
-        return G * np.minimum(1.0, c / np.maximum(s, np.finfo(float).tiny))
+        return G * np.minimum(1.0, c / np.maximum(s, c))  # 1 where s <= c: no overflow at G = 0
 
     return Preconditioner(
         "clip_norm", rf"clip by norm ($\tau={_tex(c)}$)", True, True, 1.0,
@@ -187,11 +188,15 @@ def flat_ball(radius: float = 1.0) -> Preconditioner:
 
     ``grad K(G) = max(0, 1 - radius/||G||_F) G``. It is convex, isotropic and
     1-smooth (``L_K = 1``) with ``grad K(0) = 0``, yet ``grad K`` vanishes on the
-    whole ball ``||G||_F <= radius``: DSPGD stops (its step is exactly 0) as
-    soon as the gradient enters the ball, at a point that does not interpolate.
-    It shows that convexity and smoothness of ``K`` are not enough for
-    convergence to an interpolator: ``argmin K = {0}`` is needed too. Its
-    local monotonicity ``mu_K(r)`` is 0 for every ``r``.
+    whole ball ``||G||_F <= radius``. In exact arithmetic the gradient of a
+    DSPGD run started outside the ball never enters it: the steps shrink
+    geometrically and the iterates converge to a point whose gradient lies on
+    the sphere ``||G||_F = radius``, which does not interpolate. In floating
+    point the last steps are of rounding size and a step that is exactly 0
+    ends the run there. It shows that convexity and smoothness of ``K`` are
+    not enough for convergence to an interpolator: ``argmin K = {0}`` is
+    needed too. Its restricted strong monotonicity at 0, ``mu_K(r)``, is 0
+    for every ``r``.
     """
     radius = _positive("flat_ball radius", radius)
 

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _checks as checks
+from ._threads import one_blas_thread
 
 __all__ = ["Problem", "gaussian_problem"]
 
@@ -108,7 +109,8 @@ class Problem:
             raise ValueError(
                 f"X has {n} rows and {d} columns: the model is not overparameterized (need n < d)"
             )
-        s = np.linalg.svd(X, compute_uv=False)
+        with one_blas_thread():
+            s = np.linalg.svd(X, compute_uv=False)
         if not MIN_SCALE <= s[0] <= MAX_ENTRY:
             raise ValueError(
                 f"||X||_op = {s[0]:.3g} is outside [{MIN_SCALE:g}, {MAX_ENTRY:g}]: the step sizes "
@@ -170,7 +172,8 @@ class Problem:
     @cached_property
     def _qr(self) -> tuple[np.ndarray, np.ndarray]:
         """Reduced QR of ``X^T`` (``d x n`` and ``n x n``)."""
-        return np.linalg.qr(self.X.T)
+        with one_blas_thread():
+            return np.linalg.qr(self.X.T)
 
     def residual(self, W: np.ndarray) -> np.ndarray:
         """``XW - Y``."""

@@ -118,7 +118,7 @@ def nearest_interpolator(problem: Problem, W: np.ndarray) -> np.ndarray:
     """
     problem = checks.problem(problem)
     W = checks.weights("W", W, problem)
-    Q, Rq = np.linalg.qr(problem.X.T)  # X^T = Q Rq, so X = Rq^T Q^T
+    Q, Rq = problem._qr  # X^T = Q Rq, so X = Rq^T Q^T (factored once per problem)
     R = problem.X @ W - problem.Y  # (..., n, k)
     flat = np.moveaxis(R, -2, 0).reshape(problem.n, -1)
     Z = solve_triangular(Rq, flat, trans="T")  # Rq^T Z = R
@@ -285,16 +285,18 @@ def richardson_limit(run: LimitRun) -> np.ndarray:
 def bound_factors(problem: Problem, precond: Preconditioner, lr: float, loss: Loss | None = None) -> dict:
     """The constant of claim C4 (this book's route), split into its factors.
 
-    ``c = kappa(X)^2 * (L_K / mu_K) * (beta_l / mu)^(3/2) * h``, where
-    ``h = a / (1 - sqrt(1 - rho))``, ``a = lr mu_K mu sigma_min^2`` and
-    ``rho = 2 a (1 - lr / stable_lr)``; ``h`` lies in
+    ``c = kappa(X)^2 * (L_K / mu_K) * (beta_l / mu)^(3/2) * chi``, where
+    ``chi = a / (1 - sqrt(1 - rho))``, ``a = lr mu_K mu sigma_min^2`` and
+    ``rho = 2 a (1 - lr / stable_lr)``; ``chi`` lies in
     ``[1 / (2 (1 - lr/stable_lr)), 1 / (1 - lr/stable_lr)]``.
 
     Returns
     -------
     dict
-        ``c`` (from :func:`dspgd.bound_constant`), ``kappa2``, ``LK``, ``muK``,
-        ``LK_over_muK``, ``loss_factor``, ``h``, ``radius``.
+        ``c`` (from :func:`dspgd.bound_constant`), ``kappa2``, ``LK``, ``muK``
+        (the restricted strong monotonicity of ``grad K`` at 0 on the ball of
+        radius ``radius``), ``LK_over_muK``, ``loss_factor`` (``(beta_l/mu)^(3/2)``),
+        ``chi``, ``radius``.
     """
     loss = checks.loss(loss)
     c = bound_constant(problem, precond, lr, loss)  # checks the arguments
@@ -307,9 +309,9 @@ def bound_factors(problem: Problem, precond: Preconditioner, lr: float, loss: Lo
     slr = stable_lr(problem, precond, loss)
     out = {"c": float(c), "kappa2": float(problem.condition_number ** 2), "LK": float(LK),
            "muK": float(muK), "LK_over_muK": float(LK / muK) if muK > 0 else float("inf"),
-           "loss_factor": float((bl / mu) ** 1.5), "radius": float(radius), "h": float("inf")}
+           "loss_factor": float((bl / mu) ** 1.5), "radius": float(radius), "chi": float("inf")}
     if np.isfinite(c):
         a = lr * muK * mu * sigma**2
         rho = min(2 * a * (1 - lr / slr), 1.0)
-        out["h"] = float(a / (1 - np.sqrt(1 - rho)))
+        out["chi"] = float(a / (1 - np.sqrt(1 - rho)))
     return out

@@ -97,7 +97,7 @@ def bound_constant(problem: Problem, precond: Preconditioner, lr: float,
     With ``s = ||X||_op``, ``sigma = sigma_min(X)``, ``beta = beta_l s^2`` and a
     ``mu``-strongly convex, ``beta_l``-smooth loss, the loss contracts by
     ``1 - rho`` per step, ``rho = 2 lr mu_K mu sigma^2 (1 - lr beta L_K / 2)``,
-    where ``mu_K`` is the local monotonicity of ``grad K`` on the ball the
+    where ``mu_K`` is the restricted strong monotonicity of ``grad K`` at 0 on the ball the
     gradients never leave. Summing the step lengths gives::
 
         c = lr L_K s^2 beta_l sqrt(beta_l / mu) / (1 - sqrt(1 - rho)).

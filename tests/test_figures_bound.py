@@ -90,7 +90,7 @@ def test_bound_ratio_describes_the_points_the_prose_quotes():
     loose = d["adam_loosest_point"]
     assert loose["family"] == "adam" and loose["description"].startswith("Adam (β = 0) with ε = ")
     assert loose["slack"] == max(v for (m, _), v in slack.items() if m.startswith("adam"))
-    assert {"kappa2", "LK_over_muK", "h", "radius"} <= set(loose)
+    assert {"kappa2", "LK_over_muK", "chi", "radius"} <= set(loose)
     assert d["ratio_max_point"]["ratio"] == d["ratio_max"]
     assert d["slack_min_point"]["slack"] == pytest.approx(d["slack_min"], rel=1e-12)
     assert d["n_violations"] == 0 and d["n_fractions"] == 2 and d["n_d_over_n"] == 1

@@ -112,15 +112,15 @@ def test_nonsmooth_hover_small():
         assert data["slope"][fam] == pytest.approx(1.0, abs=0.05)
         assert data["final_exact"][fam] > 1e-3
         assert data["cycle_gap"][fam] < 1e-8
-    # exact normalized GD ends on a 2-cycle straddling the interpolators: mean distance h/2
-    assert np.allclose(data["mean_over_h"]["normalized"], 0.5, atol=1e-8)
+    # exact normalized GD ends on a 2-cycle straddling the interpolators: mean distance gamma/2
+    assert np.allclose(data["mean_over_gamma"]["normalized"], 0.5, atol=1e-8)
     for v in data["final_smooth"].values():
         assert v < 1e-12
     for frac in data["smooth_lr_fraction"].values():
         assert 0.4 < frac < 0.6
     assert data["normalized_half_deviation"] < 1e-8 and data["cycle_gap_max"] < 1e-8
-    assert data["n_h"] == 4 and (data["h_min"], data["h_max"]) == pytest.approx((0.02, 0.2))
-    assert 0.4 < data["mean_over_h_min"]["sign"] <= data["mean_over_h_max"]["sign"] < 0.6
+    assert data["n_gamma"] == 4 and (data["gamma_min"], data["gamma_max"]) == pytest.approx((0.02, 0.2))
+    assert 0.4 < data["mean_over_gamma_min"]["sign"] <= data["mean_over_gamma_max"]["sign"] < 0.6
     assert data["final_smooth_max"] < 1e-12 < 1e-3 < data["final_exact_min"]
 
 

@@ -100,6 +100,33 @@ def test_every_row_points_at_a_chapter_and_labels_that_exist():
             assert lab in labels, f"{c.key} cites {lab!r}, which no chapter defines"
 
 
+def _labelled_statements() -> dict[str, str]:
+    """Label -> kind of every labelled prf directive of the chapters, definitions aside."""
+    out = {}
+    for f in (ROOT / "chapters").glob("*.md"):
+        for kind, lab in re.findall(r"\{prf:(\w+)\}[^\n]*\n(?::\w+:[^\n]*\n)*?:label:\s*(\S+)", f.read_text()):
+            if kind != "definition":
+                out[lab] = kind
+    return out
+
+
+def test_every_labelled_statement_has_a_row_or_says_why_not():
+    statements = _labelled_statements()
+    assert len(statements) > 50  # the pattern finds the book's statements
+    cited = {lab for c in ledger.CLAIMS.values() for lab in c.refs}
+    missing = sorted(set(statements) - cited - set(ledger.WITHOUT_ROW))
+    assert not missing, f"labelled statements with no row and not in ledger.WITHOUT_ROW: {missing}"
+    assert not set(ledger.WITHOUT_ROW) & cited, "a label in WITHOUT_ROW has a row: remove it from the list"
+    unknown = sorted(set(ledger.WITHOUT_ROW) - set(statements))
+    assert not unknown, f"labels listed without a row that no chapter defines: {unknown}"
+
+
+def test_the_statements_without_a_row_render_as_references():
+    text = ledger.markdown_without_row()
+    for lab in ledger.WITHOUT_ROW:
+        assert f"{{prf:ref}}`{lab}`" in text
+
+
 def test_the_ledger_page_has_a_section_for_every_chapter_with_rows():
     page = (ROOT / "chapters" / "ledger.md").read_text()
     for chapter in {c.chapter for c in ledger.CLAIMS.values()}:

@@ -245,7 +245,7 @@ def m_bound_constant_swapped(mp):
 
 
 def m_adam_mu_ignores_radius(mp):
-    """Adam's local monotonicity ignores the radius: mu_K(r) = 1/eps (its value at 0)."""
+    """Adam's restricted strong monotonicity at 0 ignores the radius: mu_K(r) = 1/eps (its value at 0)."""
     real = Preconditioner.local_monotonicity
 
     def local_monotonicity(self, radius):
@@ -273,6 +273,30 @@ def m_weight_decay_without_lr(mp):
         return real(problems, lr, *a, weight_decay=np.asarray(weight_decay) / np.asarray(lr), **kw)
 
     _patch_factory(mp, spectral_figures, "muon_runs", wrap)
+
+
+def m_adam_no_bias_correction(mp):
+    """The transcription of Adam's Algorithm 1 forgets the bias corrections (m^ = m, v^ = v)."""
+    from dspgd.figures import maps
+
+    def path(problem, lr, steps, beta1=0.9, beta2=0.999, eps=1e-8, loss=None):
+        loss = squared() if loss is None else loss
+        W, m, v = problem.W0.copy(), np.zeros_like(problem.W0), np.zeros_like(problem.W0)
+        out = [W.copy()]
+        for _ in range(int(steps)):
+            g = problem.X.T @ loss.grad(problem.X @ W - problem.Y)
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            W = W - lr * m / (np.sqrt(v) + eps)
+            out.append(W.copy())
+        return np.array(out)
+    mp.setattr(maps, "adam_algorithm1_path", path)
+
+
+def m_stochastic_mirror_ignores_potential(mp):
+    """stochastic_mirror_descent does not pass its potential on: it runs the quadratic one (mini-batch GD)."""
+    _patch_factory(mp, minibatch, "stochastic_mirror_descent",
+                   lambda real, problem, potential, *a, **kw: real(problem, mirror.weighted_quadratic(1.0), *a, **kw))
 
 
 def m_momentum_buffer_ones(mp):
@@ -336,12 +360,53 @@ def m_network_gradient_scaled(mp):
     mp.setattr(NetworkProblem, "gradient", lambda self, V: (real(self, V)[0] * 1.001, real(self, V)[1]))
 
 
+def m_clip_value_soft(mp):
+    """Clipping by value is smoothed to tau * tanh(g / tau), so it is nowhere exactly the identity."""
+    _patch_grad(mp, "clip_value", lambda p, G, P: p.params["c"] * np.tanh(G / p.params["c"]))
+
+
+def m_features_gamma_squared(mp):
+    """The digits' random features apply the bandwidth twice: cos(gamma^2 omega^T z + theta)."""
+    from dspgd import data
+
+    real = data.random_features
+    mp.setattr(data, "random_features",
+               lambda Z, d, seed=0, features="fourier", gamma=1.0: real(Z, d, seed, features, gamma * gamma))
+
+
+def m_digits_test_labels_shifted(mp):
+    """The held-out labels are off by one image (np.roll of the labels against the images)."""
+    from dspgd import data
+
+    real = data.digits_arrays
+
+    def arrays(*a, **kw):
+        X, X_test, labels, labels_test = real(*a, **kw)
+        return X, X_test, labels, np.roll(labels_test, 1)
+
+    mp.setattr(data, "digits_arrays", arrays)
+
+
+def m_network_mean_field(mp):
+    """The network's output is scaled by 1/m instead of 1/sqrt(m) (mean-field, not NTK, scaling)."""
+    from dspgd import network
+
+    real = network.network_problem
+
+    def problem(*a, **kw):
+        pr = real(*a, **kw)
+        return network.NetworkProblem(pr.X, pr.y, pr.a / np.sqrt(pr.m), pr.V0, pr.X_test, pr.activation)
+
+    mp.setattr(network, "network_problem", problem)
+
+
 KILLS = {
     "B11": m_gd_limit_untransposed,
     "B37": m_adam_frobenius,
     "B12": m_power_sign_lost,
     "B13": m_clip_norm_columnwise,
     "B14": m_adam_eps_in_sqrt,
+    "B51": m_adam_no_bias_correction,
     "B4": m_adam_value_typo,
     "C1": m_stop_on_loss,
     "C1a": m_stable_lr_precedence,
@@ -372,6 +437,11 @@ KILLS = {
     "B40": m_adam_frobenius,
     "B41": m_network_gradient_scaled,
     "B42": m_normalized_entrywise,
+    "B43": m_clip_value_soft,
+    "B44": m_features_gamma_squared,
+    "B45": m_digits_test_labels_shifted,
+    "B46": m_normalized_entrywise,
+    "B47": m_network_mean_field,
     "B7": m_momentum_buffer_ones,
     "B8": m_adam_scalar_second_moment,
     "B28": m_adam_scalar_second_moment,
@@ -379,6 +449,7 @@ KILLS = {
     "B5": m_mirror_ignores_potential,
     "B30": m_weighted_quadratic_inverted,
     "B31": m_pnorm_inverse_exponent,
+    "B50": m_stochastic_mirror_ignores_potential,
     "B9": m_diagonal_limit_inverted,
     "B10": m_flow_stops_early,
     "B32": m_flow_stops_early,

@@ -1,10 +1,11 @@
-"""Mini-batch DSPGD: isotropic K keep GD's limit, coordinate-wise K do not."""
+"""Mini-batch DSPGD: isotropic K keep GD's limit, coordinate-wise K do not; mini-batch mirror descent."""
 
 import numpy as np
 import pytest
 
 import dspgd
-from dspgd.minibatch import batch_sequence, minibatch_solve
+from dspgd import mirror
+from dspgd.minibatch import batch_sequence, minibatch_solve, stochastic_mirror_descent
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,50 @@ def test_divergence_is_flagged(prob):
     assert np.all(np.isfinite(res.W))
 
 
+# ------------------------------------------------------------------ stochastic mirror descent
+
+
+@pytest.mark.parametrize("potential", [mirror.pnorm(1.5), mirror.pnorm(3.0)])
+def test_stochastic_mirror_descent_ends_at_the_bregman_projection(potential):
+    prob = dspgd.gaussian_problem(20, 100, k=1, seed=0)
+    ref = mirror.mirror_limit(prob, potential)
+    for b, seed in ((2, 0), (5, 1)):
+        res = stochastic_mirror_descent(prob, potential, 0.04 * b, b, seed=seed, tol=1e-13)
+        assert res.status == "converged", res.message
+        assert dspgd.relative_distance(res.W, prob, ref) <= 1e-11
+        assert res.extra == {"batch_size": b, "seed": seed}
+
+
+def test_stochastic_mirror_descent_update_by_hand(prob):
+    # the first steps, recomputed from batch_sequence: the batch gradient moves grad psi(W)
+    pot, lr, b, T = mirror.pnorm(3.0), 0.05, 3, 6
+    seq = batch_sequence(prob.n, b, T, seed=2)
+    Z = pot.grad(prob.W0)
+    for t in range(T):
+        idx = seq[t]
+        W = pot.grad_inverse(Z)
+        Z = Z - lr * (prob.n / b) * prob.X[idx].T @ (prob.X[idx] @ W - prob.Y[idx])
+    res = stochastic_mirror_descent(prob, pot, lr, b, seed=2, tol=0, max_steps=T)
+    assert res.status == "max_steps" and res.steps == T
+    assert np.max(np.abs(res.W - pot.grad_inverse(Z))) < 1e-13
+
+
+def test_stochastic_mirror_descent_quadratic_is_minibatch_diagonal(prob):
+    # psi = sum W^2 / (2D): the mirror step is the DSPGD step of the fixed diagonal K, batch by batch
+    D = np.linspace(0.5, 2.0, prob.d)[:, None]
+    a = stochastic_mirror_descent(prob, mirror.weighted_quadratic(D), 0.02, 4, seed=3, tol=0, max_steps=200)
+    b = minibatch_solve(prob, dspgd.diagonal(D), 0.02, 4, seed=3, tol=0, max_steps=200)
+    assert np.max(np.abs(a.W - b.W)) <= 1e-13 * np.max(np.abs(b.W))
+
+
+def test_stochastic_mirror_descent_full_batch_is_mirror_descent(prob):
+    pot = mirror.pnorm(1.5)
+    full = mirror.mirror_descent(prob, pot, 0.05, tol=1e-12)
+    mb = stochastic_mirror_descent(prob, pot, 0.05, prob.n, seed=3, tol=1e-12)
+    assert mb.steps == full.steps
+    assert dspgd.relative_distance(mb.W, prob, full.W) < 1e-10
+
+
 # ------------------------------------------------------------------ validation
 
 
@@ -139,3 +184,12 @@ def test_bad_inputs(prob):
         minibatch_solve(prob, "adam", 0.05, 2)
     with pytest.raises(ValueError, match="batch_size"):
         batch_sequence(5, 6, 3)
+
+
+def test_stochastic_mirror_descent_bad_inputs(prob):
+    with pytest.raises(TypeError, match="Potential"):
+        stochastic_mirror_descent(prob, dspgd.gd(), 0.05, 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        stochastic_mirror_descent(prob, mirror.pnorm(3.0), 0.05, 0)
+    with pytest.raises(ValueError, match="seed"):
+        stochastic_mirror_descent(prob, mirror.pnorm(3.0), 0.05, 2, seed=-1)

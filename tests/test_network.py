@@ -147,3 +147,24 @@ def test_time_change_isotropic_distance_halves_with_the_step():
         ratio = dist[k, 0] / dist[k, 1]
         assert 1.6 <= ratio <= 2.4, (k, dist[k])
     assert dist[2, 1] > 0.05 and dist[2, 1] > 0.8 * dist[2, 0]  # Adam: no O(eta) approach
+
+
+def test_flow_points_of_an_isotropic_flow_are_gds_and_bad_levels_are_refused():
+    """Normalized GD's flow passes where GD's flow passes (a time change); Adam's does not."""
+    from dspgd.network import flow_points
+
+    P = network_problem(n=10, p=8, m=12, seed=4)
+    G0, _ = P.gradient(P.V0)
+    g = float(np.linalg.norm(G0))
+    L0 = float(P.loss(P.V0))
+    levels = L0 * np.array([0.5, 0.1, 0.01])
+    ref = flow_points(P, dspgd.gd(), levels)
+    scale = np.linalg.norm(ref[-1] - P.V0)
+    iso = flow_points(P, dspgd.normalized(0.1 * g), levels)
+    non = flow_points(P, dspgd.adam(0.1 * g / np.sqrt(G0.size)), levels)
+    assert ref.shape == (3, P.m, P.p)
+    assert np.max(np.linalg.norm(iso - ref, axis=(-2, -1))) / scale < 1e-7
+    assert np.max(np.linalg.norm(non - ref, axis=(-2, -1))) / scale > 1e-2
+    for bad in ([0.1 * L0, 0.5 * L0], [2 * L0], [0.5 * L0, -1.0], []):
+        with pytest.raises(ValueError, match="levels"):
+            flow_points(P, dspgd.gd(), bad)

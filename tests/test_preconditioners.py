@@ -197,7 +197,7 @@ def test_non_smooth_maps_declare_an_infinite_lipschitz_constant(name):
     assert max(quotients) > 1e3
 
 
-# ------------------------------------------------------- local monotonicity
+# ------------------------------------------------------- restricted strong monotonicity at 0 (local_monotonicity)
 
 
 @pytest.mark.parametrize("name", ALL)

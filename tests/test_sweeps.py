@@ -207,9 +207,9 @@ def test_bound_factors_multiply_to_c(p, frac):
     prob = dspgd.gaussian_problem(n=10, d=50, seed=4)
     lr = frac * dspgd.stable_lr(prob, p)
     f = bound_factors(prob, p, lr)
-    assert f["c"] == pytest.approx(f["kappa2"] * f["LK_over_muK"] * f["loss_factor"] * f["h"], rel=1e-12)
-    # h lies between 1/(2(1 - lr/stable)) and 1/(1 - lr/stable)
-    assert 1 / (2 * (1 - frac)) * (1 - 1e-12) <= f["h"] <= 1 / (1 - frac) * (1 + 1e-12)
+    assert f["c"] == pytest.approx(f["kappa2"] * f["LK_over_muK"] * f["loss_factor"] * f["chi"], rel=1e-12)
+    # chi lies between 1/(2(1 - lr/stable)) and 1/(1 - lr/stable)
+    assert 1 / (2 * (1 - frac)) * (1 - 1e-12) <= f["chi"] <= 1 / (1 - frac) * (1 + 1e-12)
     assert f["c"] >= 1
 
 
@@ -222,7 +222,7 @@ def test_bound_constant_of_gd_tends_to_kappa_squared():
 def test_bound_factors_without_a_constant():
     prob = dspgd.gaussian_problem(n=5, d=20, seed=0)
     f = bound_factors(prob, dspgd.adam(eps=0.1), 1.5 * dspgd.stable_lr(prob, dspgd.adam(eps=0.1)))
-    assert f["c"] == np.inf and f["h"] == np.inf
+    assert f["c"] == np.inf and f["chi"] == np.inf
 
 
 # ------------------------------------------------------------------ the figure functions (small settings)

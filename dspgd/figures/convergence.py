@@ -319,11 +319,11 @@ def _diagonal_threshold(problem: Problem, p: Preconditioner) -> float:
 @register("step-size-bound", chapter=_CHAPTER,
           title="The step-size bound 2/(L_K beta), from both sides",
           alt="Three panels: (a) gradient descent's relative residual falls to rounding level just below the "
-              "bound eta_max and blows up just above it; (b) Adam without momentum converges just below the "
+              "bound eta_stable and blows up just above it; (b) Adam without momentum converges just below the "
               "bound and settles at a constant non-zero residual just above it; (c) over a sweep of "
-              "eta / eta_max, the largest late residual jumps at eta_max for gradient descent (which "
+              "eta / eta_stable, the largest late residual jumps at eta_stable for gradient descent (which "
               "diverges), Adam and clipping by value (which stay bounded), while the fixed diagonal keeps "
-              "converging until well above eta_max.")
+              "converging until well above eta_stable.")
 def step_size_bound(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, eps: float = 0.1,
                     clip_value_c: float = 0.1, diag_range: tuple[float, float] = (0.5, 2.0),
                     multipliers: tuple[float, ...] = (0.9, 0.99, 1.01, 1.1), steps: int = 2000,
@@ -446,7 +446,7 @@ def step_size_bound(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, eps
     ax.axvline(1.0, color="0.3", lw=0.9, ls=":")
     ax.set_xticks([0.5, 1, 2, 4], labels=["0.5", "1", "2", "4"])
     ax.minorticks_off()
-    ax.set_xlabel(r"$\eta \,/\, \eta_{\max}$,   $\eta_{\max} = 2/(L_K\beta)$")
+    ax.set_xlabel(r"$\eta \,/\, \eta_{\mathrm{stable}}$,   $\eta_{\mathrm{stable}} = 2/(L_K\beta)$")
     ax.set_ylabel(f"largest relative residual,\nlast {tail} steps")
     ax.set_ylim(3e-17, cap * 30)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -505,19 +505,19 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     (normalized GD and Adam with ``eps = lr * beta``, rounded to two digits,
     so that the same learning rate is about half of the smoothed bound).
     (b) The mean distance over the last ``tail`` of ``steps`` steps against
-    the step length ``h``, log-log, with least-squares slopes.
+    the step length ``gamma``, log-log, with least-squares slopes.
 
     Returns
     -------
     Figure
-        ``data["slope"][family]``, ``data["mean_over_h"][family]`` (the
-        hover distance in units of ``h``, per ``h``), ``data["cycle_gap"][family]``
-        (largest ``||W_{T+2} - W_T|| / ||W_{T+1} - W_T||`` over ``h``: 0 on a
+        ``data["slope"][family]``, ``data["mean_over_gamma"][family]`` (the
+        hover distance in units of ``gamma``, per ``gamma``), ``data["cycle_gap"][family]``
+        (largest ``||W_{T+2} - W_T|| / ||W_{T+1} - W_T||`` over ``gamma``: 0 on a
         2-cycle), ``data["final_smooth"]`` and ``data["final_exact"]`` (final
         distances in panel (a)) and ``data["smooth_eps"]``. Summaries:
-        ``h_min``, ``h_max``, ``n_h`` (the step lengths of panel (b)),
-        ``mean_over_h_min[family]`` and ``mean_over_h_max[family]``,
-        ``normalized_half_deviation`` (largest ``|mean / h - 1/2|`` of exact
+        ``gamma_min``, ``gamma_max``, ``n_gamma`` (the step lengths of panel (b)),
+        ``mean_over_gamma_min[family]`` and ``mean_over_gamma_max[family]``,
+        ``normalized_half_deviation`` (largest ``|mean / gamma - 1/2|`` of exact
         normalized GD), ``cycle_gap_max``, ``final_smooth_max`` and
         ``final_exact_min``.
     """
@@ -529,7 +529,7 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     exact = [normalized(0.0), sign()]
     fig, (a1, a2) = new_figure(1, 2, width=width, height=height)
     data: dict = {"n": n, "d": d, "k": k, "steps": steps, "tail": tail,
-                  "example_step": example_step, "slope": {}, "mean_over_h": {}, "cycle_gap": {},
+                  "example_step": example_step, "slope": {}, "mean_over_gamma": {}, "cycle_gap": {},
                   "final_smooth": {}, "final_exact": {}, "smooth_eps": {}, "smooth_lr_fraction": {}}
     t = np.arange(example_steps + 1)
     for pe in exact:
@@ -556,28 +556,28 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
     a1.legend(fontsize=7.5, loc="lower left")
     a1.set_title(rf"(a) fixed step length $\gamma={example_step:g}$ vs smoothed", fontsize=10)
 
-    h = np.geomspace(step_lengths[0], step_lengths[1], int(step_lengths[2]))
+    gamma = np.geomspace(step_lengths[0], step_lengths[1], int(step_lengths[2]))
     for p in exact:
-        lr = h / _step_length_per_lr(prob, p)
+        lr = gamma / _step_length_per_lr(prob, p)
         tr = trajectory(prob, p, lr, steps, loss=loss)
         mean = tr.distance[-tail:].mean(axis=0)
-        slope, icpt = np.polyfit(np.log(h), np.log(mean), 1)
+        slope, icpt = np.polyfit(np.log(gamma), np.log(mean), 1)
         hollow = {"mfc": "none", "mew": 1.5} if p.name == "normalized" else {}
-        a2.loglog(h, mean, "o", ms=6, color=color_of(p), **hollow)
-        a2.loglog(h, np.exp(icpt) * h**slope, color=color_of(p), ls=_style(p)["ls"], lw=1.2,
+        a2.loglog(gamma, mean, "o", ms=6, color=color_of(p), **hollow)
+        a2.loglog(gamma, np.exp(icpt) * gamma**slope, color=color_of(p), ls=_style(p)["ls"], lw=1.2,
                   label=f"{p.label}: slope {slope:.3f}")
         data["slope"][p.name] = float(slope)
-        data["mean_over_h"][p.name] = [float(v) for v in mean / h]
-        data["cycle_gap"][p.name] = max(cycle_gap(prob, p, float(lr[j]), tr.W[j], loss) for j in range(h.size))
+        data["mean_over_gamma"][p.name] = [float(v) for v in mean / gamma]
+        data["cycle_gap"][p.name] = max(cycle_gap(prob, p, float(lr[j]), tr.W[j], loss) for j in range(gamma.size))
     a2.set_xlabel(r"step length $\gamma = \|W_{t+1}-W_t\|_F$")
     a2.set_ylabel(f"mean distance, last {tail} steps")
     a2.legend(fontsize=8, loc="upper left")
     a2.set_title("(b) hover distance vs step length", fontsize=10)
-    data["h"] = [float(v) for v in h]
-    data["h_min"], data["h_max"], data["n_h"] = float(h.min()), float(h.max()), int(h.size)
-    data["mean_over_h_min"] = {f: min(v) for f, v in data["mean_over_h"].items()}
-    data["mean_over_h_max"] = {f: max(v) for f, v in data["mean_over_h"].items()}
-    data["normalized_half_deviation"] = float(np.max(np.abs(np.array(data["mean_over_h"]["normalized"]) - 0.5)))
+    data["gamma"] = [float(v) for v in gamma]
+    data["gamma_min"], data["gamma_max"], data["n_gamma"] = float(gamma.min()), float(gamma.max()), int(gamma.size)
+    data["mean_over_gamma_min"] = {f: min(v) for f, v in data["mean_over_gamma"].items()}
+    data["mean_over_gamma_max"] = {f: max(v) for f, v in data["mean_over_gamma"].items()}
+    data["normalized_half_deviation"] = float(np.max(np.abs(np.array(data["mean_over_gamma"]["normalized"]) - 0.5)))
     data["cycle_gap_max"] = max(data["cycle_gap"].values())
     data["final_smooth_max"] = max(data["final_smooth"].values())
     data["final_exact_min"] = min(data["final_exact"].values())

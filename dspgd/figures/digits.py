@@ -8,7 +8,8 @@ from functools import lru_cache
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ..data import DigitsProblem, digits_features, gaussian_twin, marchenko_pastur_quantiles
+from ..data import DigitsProblem, digits_arrays, digits_features, gaussian_twin, marchenko_pastur_quantiles
+from .._threads import on_one_blas_thread, one_blas_thread
 from ..plotting import color_of, new_figure
 from ..preconditioners import Preconditioner, adam, clip_norm, clip_value, gd, normalized
 from ..problem import Problem
@@ -28,6 +29,12 @@ _EPS = float(np.finfo(float).eps)
 FAMILY_NAMES = {"gd": "GD", "normalized": "normalized GD", "clip_norm": "clip by norm",
                 "adam": r"Adam$_{\beta=0}$", "clip_value": "clip by value"}
 _PROBLEM_STYLE = {"digits": {"ls": "-", "marker": "o"}, "gaussian": {"ls": "--", "marker": "s"}}
+
+
+def _words(values) -> str:
+    """``[0.3, 0.6, 0.9]`` as ``"0.3, 0.6 and 0.9"`` (numbers a sentence quotes)."""
+    parts = [f"{v:g}" for v in values]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def set_log_ticks(ax, values) -> None:
@@ -59,6 +66,15 @@ def scaled_preconditioners(G0: np.ndarray, norm_eps: float = 0.1, clip_norm_leve
             clip_value(clip_value_level * rms)]
 
 
+def _spectrum(X: np.ndarray, R0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues of ``X X^T`` (largest first) and the energies of ``R0`` along its eigenvectors (see :func:`spectrum`)."""
+    with one_blas_thread():
+        lam, U = np.linalg.eigh(X @ X.T)
+    lam, U = lam[::-1], U[:, ::-1]
+    e = np.sum((U.T @ R0) ** 2, axis=1)
+    return lam, e, e / lam
+
+
 @lru_cache(maxsize=16)
 def spectrum(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Eigenvalues ``lambda_i`` of ``X X^T`` (largest first), the label energy and the distance energy per direction.
@@ -67,24 +83,15 @@ def spectrum(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``e_i = ||u_i^T R0||^2`` (so ``sum_i e_i = ||R0||_F^2``) and
     ``e_i / lambda_i`` (so ``sum_i e_i / lambda_i = ||W_GD - W0||_F^2``).
     """
-    lam, U = np.linalg.eigh(problem.X @ problem.X.T)
-    lam, U = lam[::-1], U[:, ::-1]
-    e = np.sum((U.T @ problem.residual(problem.W0)) ** 2, axis=1)
-    return lam, e, e / lam
+    return _spectrum(problem.X, problem.residual(problem.W0))
 
 
-def gd_steps_to(problem: Problem, fraction: float, tol: float) -> int:
-    """Steps GD needs, at ``lr = fraction * 2 / ||X||^2``, until ``||R_t|| <= tol ||R_0||`` (squared loss).
-
-    Exact, from the spectrum: ``R_t = (I - lr X X^T)^t R_0``, so
-    ``||R_t||^2 = sum_i (1 - lr lambda_i)^(2t) e_i``; the smallest such ``t``
-    is found by bisection.
-    """
+def _steps_to(lam: np.ndarray, e: np.ndarray, fraction: float, tol: float) -> int:
+    """GD's exact step count of :func:`gd_steps_to`, from the eigenvalues and the energies of ``R_0``."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
     if not 0 < tol < 1:
         raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
-    lam, e, _ = spectrum(problem)
     lr = fraction * 2.0 / lam[0]
     f = np.abs(1.0 - lr * lam)
 
@@ -99,6 +106,46 @@ def gd_steps_to(problem: Problem, fraction: float, tol: float) -> int:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
     return int(lo)
+
+
+def gd_steps_to(problem: Problem, fraction: float, tol: float) -> int:
+    """Steps GD needs, at ``lr = fraction * 2 / ||X||^2``, until ``||R_t|| <= tol ||R_0||`` (squared loss).
+
+    Exact, from the spectrum: ``R_t = (I - lr X X^T)^t R_0``, so
+    ``||R_t||^2 = sum_i (1 - lr lambda_i)^(2t) e_i``; the smallest such ``t``
+    is found by bisection.
+    """
+    lam, e, _ = spectrum(problem)
+    return _steps_to(lam, e, fraction, tol)
+
+
+@dataclass(frozen=True)
+class _Features:
+    """A feature map of the digits, as :func:`dspgd.data.digits_arrays` gives it, with its spectrum (``W0 = 0``)."""
+
+    X: np.ndarray
+    X_test: np.ndarray
+    Y: np.ndarray
+    labels_test: np.ndarray
+    lam: np.ndarray
+    U: np.ndarray
+    energy: np.ndarray
+
+
+@lru_cache(maxsize=8)
+def _features(n: int, d: int, seed: int, features: str, gamma: float) -> _Features:
+    X, X_test, labels, labels_test = digits_arrays(n, d, seed, features, gamma)
+    Y = np.eye(10)[labels]
+    with one_blas_thread():
+        lam, U = np.linalg.eigh(X @ X.T)
+    lam, U = lam[::-1], U[:, ::-1]
+    return _Features(X, X_test, Y, labels_test, lam, U, np.sum((U.T @ Y) ** 2, axis=1))
+
+
+def _gd_accuracy(f: _Features) -> float:
+    """Held-out accuracy of ``W_GD = X^T (X X^T)^{-1} Y`` (``W0 = 0``), from the eigendecomposition of ``X X^T``."""
+    W_gd = f.X.T @ (f.U @ ((f.U.T @ f.Y) / f.lam[:, None]))
+    return float(np.mean(np.argmax(f.X_test @ W_gd, axis=1) == f.labels_test))
 
 
 @lru_cache(maxsize=4)
@@ -124,6 +171,7 @@ class DigitsRuns:
 
 
 @lru_cache(maxsize=2)
+@on_one_blas_thread
 def digits_runs(n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
                 fractions: tuple[float, ...] = (0.9, 0.6, 0.3), tol: float = 1e-3,
                 max_steps: int = 20_000, trace_factor: float = 1.5, every: int = 4) -> DigitsRuns:
@@ -148,6 +196,7 @@ def digits_runs(n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
         G0 = prob.X.T @ prob.residual(prob.W0)
         W_gd = gd_limit(prob)
         scale = float(np.linalg.norm(W_gd - prob.W0))
+        gd_digits = dig.predict(W_gd) if name == "digits" else None
         methods[name], traces[name] = {}, {}
         for p in scaled_preconditioners(G0):
             fr = np.array(fractions if not p.isotropic else fractions[:1], dtype=float)
@@ -173,31 +222,44 @@ def digits_runs(n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
             e["ratio"] = np.atleast_1d(distance_ratio(e["W"], prob, W_gd))
             if name == "digits":
                 e["accuracy"] = np.atleast_1d(dig.accuracy(e["W"]))
-                e["agreement"] = np.atleast_1d(np.mean(dig.predict(e["W"]) == dig.predict(W_gd), axis=-1))
+                e["agreement"] = np.atleast_1d(np.mean(dig.predict(e["W"]) == gd_digits, axis=-1))
         for f in traces[name]:
             e = methods[name][f]
             e["trace_change"] = float(np.linalg.norm(proj[i] - e["W"][0]) / scale)
             e["trace_residual"] = float(traces[name][f].residual[0, -1])
+            # ||G||_F at the stop of the run at the largest step, over the map's threshold (tau or eps)
+            G = prob.X.T @ prob.residual(e["result"].W[0])
+            e["gradient_at_stop"] = float(np.linalg.norm(G) / e["precond"].params.get("c", e["precond"].params.get("eps")))
             i += 1
     return DigitsRuns(dig, probs, methods, traces)
 
 
 def _band_table(n: int, d: int, seed: int, gammas: tuple[float, ...], fraction: float,
                 tols: tuple[float, float]) -> list[dict]:
-    """Spectrum, GD's step count and held-out accuracy of ``W_GD`` for several feature maps."""
+    """Spectrum, GD's step count and held-out accuracy of ``W_GD`` for several feature maps.
+
+    Computed from the eigendecomposition of ``X X^T`` alone (no ``Problem``,
+    no ``W_GD`` in ``R^{d x k}``): the table needs only the spectrum and the
+    held-out predictions ``X_test X^T (X X^T)^{-1} Y``.
+    """
     rows = []
     for features, g in [("fourier", g) for g in gammas] + [("relu", 1.0)]:
-        dp = _problem(n, d, seed, features, float(g))
-        lam, _, _ = spectrum(dp.problem)
-        rows.append({"features": features, "gamma": float(g), "lam_max": float(lam[0]),
-                     "lam_min": float(lam[-1]), "kappa2": float(lam[0] / lam[-1]),
-                     "steps": [gd_steps_to(dp.problem, fraction, t) for t in tols],
-                     "accuracy": float(dp.accuracy(gd_limit(dp.problem)))})
+        f = _features(n, d, seed, features, float(g))
+        rows.append({"features": features, "gamma": float(g), "lam_max": float(f.lam[0]),
+                     "lam_min": float(f.lam[-1]), "kappa2": float(f.lam[0] / f.lam[-1]),
+                     "steps": [_steps_to(f.lam, f.energy, fraction, t) for t in tols],
+                     "accuracy": _gd_accuracy(f)})
     return rows
 
 
 @register("digits-spectrum", chapter=_CHAPTER,
-          title="The spectrum of X X^T on digits against Marchenko-Pastur, and where the labels lie")
+          title="The spectrum of X X^T on digits against Marchenko-Pastur, and where the labels lie",
+          alt="Two panels: the eigenvalues of X X-transpose for random features of the digits spread over "
+              "several decades, far outside the narrow Marchenko-Pastur band that a Gaussian matrix of the "
+              "same shape follows; and on the digits the top few eigen-directions carry most of the label "
+              "energy but a small share of the distance to the GD solution, while for the Gaussian matrix "
+              "both shares grow slowly and alike.")
+@on_one_blas_thread
 def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
                     gammas: tuple[float, ...] = (1.0, 2.0, 3.0), fraction: float = 0.9,
                     tols: tuple[float, float] = (1e-3, 1e-6), top: int = 10,
@@ -216,20 +278,21 @@ def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float 
         and a table over the bandwidths ``gammas`` (and ReLU features).
     """
     dig = _problem(n, d, seed, "fourier", gamma)
-    relu = _problem(n, d, seed, "relu", 1.0)
-    probs = {"digits": dig.problem, "relu": relu.problem, "gaussian": gaussian_twin(dig.problem, seed=seed)}
+    relu = _features(n, d, seed, "relu", 1.0)  # its spectrum only: no Problem needed
+    spectra = {"digits": spectrum(dig.problem), "relu": (relu.lam, relu.energy, relu.energy / relu.lam),
+               "gaussian": spectrum(gaussian_twin(dig.problem, seed=seed))}
     labels = {"digits": rf"digits, Fourier features ($\gamma={gamma:g}$)", "relu": "digits, ReLU features",
               "gaussian": r"Gaussian $X$ (same $Y$, $W_0$)"}
     colors = {"digits": "0.1", "relu": "#7b4fa0", "gaussian": "0.6"}
     mp = marchenko_pastur_quantiles(n, d)
     fig, (a1, a2) = new_figure(1, 2, width=width, height=height)
     idx = np.arange(1, n + 1)
-    data: dict = {"n": n, "d": d, "k": dig.problem.k, "seed": seed, "gamma": gamma, "fraction": fraction,
+    edges = [float((1 - np.sqrt(n / d)) ** 2), float((1 + np.sqrt(n / d)) ** 2)]
+    data: dict = {"n": n, "d": d, "k": dig.problem.k, "n_test": dig.n_test, "n_images": n + dig.n_test,
+                  "seed": seed, "gamma": gamma, "fraction": fraction,
                   "tols": list(tols), "top": top, "mp_max": float(mp[0]), "mp_min": float(mp[-1]),
-                  "mp_edges": [float((1 - np.sqrt(n / d)) ** 2), float((1 + np.sqrt(n / d)) ** 2)],
-                  "problems": {}}
-    for key, prob in probs.items():
-        lam, e, dist = spectrum(prob)
+                  "mp_edges": edges, "mp_lower": edges[0], "mp_upper": edges[1], "problems": {}}
+    for key, (lam, e, dist) in spectra.items():
         a1.semilogy(idx, lam, color=colors[key], lw=1.8, label=labels[key])
         ce, cd = np.cumsum(e) / e.sum(), np.cumsum(dist) / dist.sum()
         if key != "relu":
@@ -238,10 +301,12 @@ def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float 
         data["problems"][key] = {
             "lam_max": float(lam[0]), "lam_min": float(lam[-1]), "kappa2": float(lam[0] / lam[-1]),
             "label_share_top": float(ce[top - 1]), "distance_share_top": float(cd[top - 1]),
-            "gd_steps": [gd_steps_to(prob, fraction, t) for t in tols],
-            "lam_above_mp": int(np.sum(lam > data["mp_edges"][1])),
-            "lam_below_mp": int(np.sum(lam < data["mp_edges"][0])),
+            "gd_steps": [_steps_to(lam, e, fraction, t) for t in tols],
+            "lam_above_mp": int(np.sum(lam > edges[1])),
+            "lam_below_mp": int(np.sum(lam < edges[0])),
         }
+        # the same counts under readable names: gd_steps_1e-03, gd_steps_1e-06
+        data["problems"][key] |= {f"gd_steps_{t:.0e}": c for t, c in zip(tols, data["problems"][key]["gd_steps"])}
     a1.semilogy(idx, mp, color="#c0392b", ls="--", lw=1.2, label="Marchenko–Pastur quantiles")
     a1.set_xlabel("rank $i$")
     a1.set_ylabel(r"eigenvalue $\lambda_i(XX^\top)$")
@@ -257,14 +322,28 @@ def digits_spectrum(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float 
                Line2D([], [], color="0.3", lw=1.8, label=r"label energy $\|R_0\|^2$"),
                Line2D([], [], color="0.3", lw=1.8, ls=":", label=r"distance $\|W_{\mathrm{GD}}-W_0\|^2$")]
     a2.legend(handles=handles, fontsize=8, loc="upper left")
-    data["bandwidths"] = _band_table(n, d, seed, gammas, fraction, tols)
+    data["bandwidths"] = table = _band_table(n, d, seed, gammas, fraction, tols)
     P = data["problems"]
     data["steps_ratio"] = P["digits"]["gd_steps"][0] / P["gaussian"]["gd_steps"][0]
+    # the table in words: the widest kernel and ReLU features against the chapter's bandwidth
+    own = next(r for r in table if r["features"] == "fourier" and r["gamma"] == gamma)
+    slow = [r for r in table if r["features"] == "relu" or r["gamma"] < gamma]
+    data["table"] = {"gamma_wide": min(gammas), "gamma_narrow": max(gammas),
+                     "slowdown_min": min(r["steps"][0] / own["steps"][0] for r in slow),
+                     "slowdown_max": max(r["steps"][0] / own["steps"][0] for r in slow),
+                     "accuracy_wide_min": min(r["accuracy"] for r in slow),
+                     "accuracy_narrow": next(r["accuracy"] for r in table if r["gamma"] == max(gammas)
+                                             and r["features"] == "fourier")}
     return Figure(fig, data)
 
 
 @register("digits-claims", chapter=_CHAPTER,
-          title="Claims C1-C4 on digits, side by side with a Gaussian X")
+          title="Claims C1-C4 on digits, side by side with a Gaussian X",
+          alt="Four panels, digits against a Gaussian matrix: every residual falls to the tolerance, the digits "
+              "runs taking several times more steps; the limits of Adam and of clipping by value stay a clear "
+              "distance from the GD solution, a distance that changes little with the step size and is smaller "
+              "on the digits; the ratio of claim C4 stays just above one; and the component outside the row "
+              "space of X grows early in each run, over a smaller part of the way on the digits.")
 def digits_claims(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 2.0,
                   fractions: tuple[float, ...] = (0.9, 0.6, 0.3), tol: float = 1e-3,
                   width: float = 7.6, height: float = 7.0) -> Figure:
@@ -310,9 +389,14 @@ def digits_claims(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 
                 "distance": e["distance"].tolist(), "ratio": e["ratio"].tolist(), "c": e["c"].tolist(),
                 "eta_spread": float(np.ptp(e["distance"])),
             }
+            if not p.isotropic:
+                big = int(np.argmax(e["fractions"]))
+                out[fam] |= {"distance_largest_step": float(e["distance"][big]),
+                             "ratio_max": float(np.max(e["ratio"])), "c_min": float(np.min(e["c"]))}
             if "accuracy" in e:
-                out[fam]["accuracy"] = e["accuracy"].tolist()
-                out[fam]["agreement"] = e["agreement"].tolist()
+                out[fam] |= {"accuracy": e["accuracy"].tolist(), "agreement": e["agreement"].tolist(),
+                             "accuracy_min": float(np.min(e["accuracy"])), "accuracy_max": float(np.max(e["accuracy"])),
+                             "agreement_min": float(np.min(e["agreement"]))}
         data["problems"][name] = out
         # (d) null component against the progress inside the row space, at the largest step
         for fam, tr in runs.traces[name].items():
@@ -322,8 +406,8 @@ def digits_claims(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 
             tx.plot(progress, null, color=color_of(fam), ls=st["ls"], lw=1.6)
             i90 = min(int(np.searchsorted(null, 0.9 * null[-1])), progress.size - 1)
             out[fam]["progress_at_90pct_null"] = float(progress[i90])
-            out[fam]["trace_change"] = runs.methods[name][fam]["trace_change"]
-            out[fam]["trace_residual"] = runs.methods[name][fam]["trace_residual"]
+            for key in ("trace_change", "trace_residual", "gradient_at_stop"):
+                out[fam][key] = runs.methods[name][fam][key]
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\|XW_t - Y\|_F \,/\, \|XW_0 - Y\|_F$")
     ax.set_title("(a) residual (C1), largest step", fontsize=10)
@@ -357,5 +441,9 @@ def digits_claims(*, n: int = 300, d: int = 3000, seed: int = 0, gamma: float = 
         "steps_digits_max": int(max(max(v["steps"]) for v in D.values())),
         "steps_gaussian_max": int(max(max(v["steps"]) for v in G.values())),
         "acc_gd": D["gd"]["accuracy"][0],
+        "fraction_min": min(fractions), "fraction_max": max(fractions), "n_fractions": len(fractions),
+        "fractions_text": _words(sorted(fractions)),
+        "digits_distance_min": min(min(v["distance"]) for v in D.values() if not v["isotropic"]),
+        "digits_distance_max": max(max(v["distance"]) for v in D.values() if not v["isotropic"]),
     })
     return Figure(fig, data)

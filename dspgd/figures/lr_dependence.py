@@ -240,7 +240,11 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
         ``data`` holds the distances ``[param][seed][lr]`` per family and the
         summary numbers quoted by the chapter; per family also ``grid_min``,
         ``grid_max``, ``n_grid`` and, at the largest parameter value,
-        ``eta_spread_at_grid_max`` and ``distance_small_lr_at_grid_max``.
+        ``eta_spread_at_grid_max`` (the learning-rate spread of the distance,
+        worst seed, as ``eta_spread``), ``distance_small_lr_at_grid_max`` (the
+        distance at the smallest learning rate, mean over seeds, as
+        ``distance_small_lr``) and ``distance_small_lr_at_grid_max_worst_seed``
+        (the same distance for the seed of ``eta_spread_at_grid_max``).
     """
     fr = default_fractions() if fractions is None else tuple(float(f) for f in fractions)
     fig, grid_axes = new_figure(2, 2, width=width, height=height)
@@ -301,8 +305,10 @@ def lr_vs_eps(*, n: int = 20, d: int = 200, seeds: tuple[int, ...] = (0, 1, 2),
         fam = data["families"][family]
         fam["param_over_eta"] = float(fam["param_range"] / fam["eta_spread_max"])
         top = int(np.argmax(g))
+        worst = int(np.argmax(np.ptp(D[top], axis=1)))  # the seed whose distance the learning rate moves most
         fam.update(grid_min=float(g.min()), grid_max=float(g.max()), n_grid=int(g.size),
-                   eta_spread_at_grid_max=float(eta_spread[top]), distance_small_lr_at_grid_max=float(lowest[top]))
+                   eta_spread_at_grid_max=float(eta_spread[top]), distance_small_lr_at_grid_max=float(lowest[top]),
+                   distance_small_lr_at_grid_max_worst_seed=float(D[top, worst, int(np.argmin(fr))]))
     axes[0].set_ylabel(r"$\|W_\infty - W_{\mathrm{GD}}\|_F \,/\, \|W_0 - W_{\mathrm{GD}}\|_F$")
     axes[0].set_title(r"(a) Adam$_{\beta=0}$", fontsize=10)
     axes[1].set_title("(b) clipping by value", fontsize=10)
