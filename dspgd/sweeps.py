@@ -263,6 +263,8 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
         raise ValueError(f"x and y must be 1-D of the same length >= 2, got shapes {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("loglog_slope needs finite x and y")
     if not (np.all(x > 0) and np.all(y > 0)):
         raise ValueError("loglog_slope needs positive x and y")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
