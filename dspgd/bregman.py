@@ -21,10 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .losses import Loss, squared
+from . import _checks as checks
+from .losses import Loss
 from .preconditioners import Preconditioner
 from .problem import Problem
-from .solver import check_lr
 from .theory import gd_limit, stable_lr
 
 __all__ = [
@@ -50,7 +50,14 @@ class Potential(Protocol):
     def grad(self, A: np.ndarray) -> np.ndarray: ...
 
 
+def _real(name: str, A: object) -> np.ndarray:
+    if A is None or isinstance(A, (str, bytes)) or np.asarray(A).dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real array of shape (d, k) or (..., d, k), got {type(A).__name__}")
+    return np.asarray(A, dtype=np.float64)
+
+
 def _pair(name_a: str, A: np.ndarray, name_b: str, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    A, B = _real(name_a, A), _real(name_b, B)
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     if A.ndim < 2 or B.ndim < 2:
@@ -132,15 +139,13 @@ def _radius(problem: Problem, loss: Loss) -> float:
     return problem.op_norm * loss.smoothness * np.sqrt(2 * L0 / loss.strong_convexity)
 
 
-def _check_rate_args(problem: Problem, precond: Preconditioner, lr: float, loss: Loss) -> None:
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(precond, Preconditioner):
-        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+def _check_rate_args(problem: Problem, precond: Preconditioner, lr: float, loss: Loss | None) -> tuple:
+    """The arguments of the rate functions, checked: ``problem, precond, lr, loss``."""
+    problem, precond = checks.problem(problem), checks.preconditioner(precond)
+    lr, loss = checks.positive("lr", lr), checks.loss(loss)
     if loss.strong_convexity <= 0:
         raise ValueError(f"the linear rate needs a strongly convex loss; {loss.name} has mu = 0")
+    return problem, precond, lr, loss
 
 
 def contraction(problem: Problem, precond: Preconditioner, lr: float, loss: Loss | None = None) -> float:
@@ -159,8 +164,7 @@ def contraction(problem: Problem, precond: Preconditioner, lr: float, loss: Loss
     ValueError
         If the loss is not strongly convex or ``lr`` is not positive.
     """
-    loss = squared() if loss is None else loss
-    _check_rate_args(problem, precond, lr, loss)
+    problem, precond, lr, loss = _check_rate_args(problem, precond, lr, loss)
     if not precond.smooth or lr >= stable_lr(problem, precond, loss):
         return 0.0
     muK = precond.local_monotonicity(_radius(problem, loss))
@@ -177,9 +181,13 @@ def step_envelope(problem: Problem, precond: Preconditioner, lr: float, steps: n
     in ``steps`` (an array, or an int ``T`` for ``t = 0..T-1``). Infinite
     when :func:`contraction` gives nothing (then no bound is claimed).
     """
-    loss = squared() if loss is None else loss
-    _check_rate_args(problem, precond, lr, loss)
-    t = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps, dtype=float)
+    problem, precond, lr, loss = _check_rate_args(problem, precond, lr, loss)
+    if np.ndim(steps) == 0:
+        t = np.arange(checks.integer("steps", steps, high=checks.MAX_STEPS))
+    else:
+        t = _real("steps", steps)
+        if t.ndim != 1 or not np.all(np.isfinite(t) & (t >= 0)):
+            raise ValueError(f"steps must be a non-negative integer or a 1-D array of step numbers >= 0, got {steps!r}")
     rho = contraction(problem, precond, lr, loss)
     if rho <= 0:
         return np.full(t.shape, np.inf)
@@ -196,9 +204,8 @@ def distance_to_interpolators(problem: Problem, W: np.ndarray) -> np.ndarray | f
     ``W`` of shape ``(d, k)`` or ``(B, d, k)``. Uses a reduced QR of ``X^T``
     (``X^+ = Q R^{-T}``, so the distance is ``||R^{-T}(XW - Y)||``).
     """
-    W = np.asarray(W, dtype=np.float64)
-    if W.shape[-2:] != problem.W0.shape:
-        raise ValueError(f"W has shape {W.shape}; need (..., {problem.d}, {problem.k})")
+    problem = checks.problem(problem)
+    W = checks.weights("W", W, problem)
     _, Rq = np.linalg.qr(problem.X.T)
     Res = problem.X @ W - problem.Y                          # (..., n, k)
     lead = Res.shape[:-2]
@@ -268,16 +275,11 @@ def trajectory(problem: Problem, precond: Preconditioner, lr: float | np.ndarray
     -------
     Trajectory
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(precond, Preconditioner):
-        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    loss = squared() if loss is None else loss
-    lrs, _ = check_lr(lr)
+    problem, precond = checks.problem(problem), checks.preconditioner(precond)
+    steps = checks.integer("steps", steps, low=1, high=10**7)
+    tol = checks.real("tol", tol, low=0.0, high=1.0, high_open=True)
+    loss = checks.loss(loss)
+    lrs, _ = checks.learning_rates(lr)
     X, Y = problem.X, problem.Y
     n, k = problem.n, problem.k
     # X^+ = Q R^{-T} for X^T = Q R, so the distance is ||R^{-T} (XW - Y)||;
@@ -321,16 +323,12 @@ def cycle_gap(problem: Problem, precond: Preconditioner, lr: float, W: np.ndarra
     Zero (up to rounding) when ``W`` lies on a cycle of that period: a run
     that neither converges nor diverges but jumps back and forth.
     """
-    if int(period) != period or period < 1:
-        raise ValueError(f"period must be a positive integer, got {period!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    loss = squared() if loss is None else loss
-    W = np.asarray(W, dtype=np.float64)
-    if W.shape != problem.W0.shape:
-        raise ValueError(f"W has shape {W.shape}; need {problem.W0.shape}")
+    problem, precond = checks.problem(problem), checks.preconditioner(precond)
+    period = checks.integer("period", period, low=1, high=10**6)
+    lr, loss = checks.positive("lr", lr), checks.loss(loss)
+    W = checks.weights("W", W, problem, stack=False)
     Ws = [W]
-    for _ in range(int(period)):
+    for _ in range(period):
         V = Ws[-1]
         Ws.append(V - lr * precond.grad(problem.X.T @ loss.grad(problem.residual(V))))
     first = float(np.linalg.norm(Ws[1] - W))
@@ -344,8 +342,6 @@ def cycle_gap(problem: Problem, precond: Preconditioner, lr: float, W: np.ndarra
 
 def _first_step(problem: Problem, precond: Preconditioner, lr: float, loss: Loss) -> np.ndarray:
     """``P = grad K(G(W_0))``, the first step direction (``W_1 = W_0 - lr P``)."""
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     return precond.grad(problem.X.T @ loss.grad(problem.residual(problem.W0)))
 
 
@@ -355,10 +351,9 @@ def first_step_change(problem: Problem, precond: Preconditioner, lr: float, W_st
 
     Negative when the step brings the iterate closer to ``W*``.
     """
-    loss = squared() if loss is None else loss
-    W_star = np.asarray(W_star, dtype=np.float64)
-    if W_star.shape != problem.W0.shape:
-        raise ValueError(f"W_star has shape {W_star.shape}; need {problem.W0.shape}")
+    problem, precond = checks.problem(problem), checks.preconditioner(precond)
+    lr, loss = checks.positive("lr", lr), checks.loss(loss)
+    W_star = checks.weights("W_star", W_star, problem, stack=False)
     W1 = problem.W0 - lr * _first_step(problem, precond, lr, loss)
     return float(np.sum((W1 - W_star) ** 2) - np.sum((problem.W0 - W_star) ** 2))
 
@@ -386,7 +381,8 @@ def escape_threshold(problem: Problem, precond: Preconditioner, lr: float,
     null_fraction : float
         ``||P_null|| / ||P||`` (0 for a step in the row space).
     """
-    loss = squared() if loss is None else loss
+    problem, precond = checks.problem(problem), checks.preconditioner(precond)
+    lr, loss = checks.positive("lr", lr), checks.loss(loss)
     P = _first_step(problem, precond, lr, loss)
     Q, _ = np.linalg.qr(problem.X.T)
     P_null = P - Q @ (Q.T @ P)

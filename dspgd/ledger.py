@@ -312,10 +312,11 @@ def _null_part(X: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 
 def _loglog_slope(x, y) -> float:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if np.any(y <= 0) or np.any(~np.isfinite(y)):
+    """:func:`dspgd.sweeps.loglog_slope`, or NaN (so that the row FAILs) where a value is not positive and finite."""
+    try:
+        return sweeps.loglog_slope(x, y)
+    except ValueError:
         return float("nan")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def _worst(res, prob: problem.Problem, ref: np.ndarray | None = None, project: bool = True) -> float:

@@ -19,28 +19,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from .losses import Loss, squared
-from .mirror import Potential, run_batched
+from . import _checks as checks
+from .losses import Loss
+from .mirror import MirrorRule, Potential
 from .preconditioners import Preconditioner
 from .problem import Problem
-from .solver import Result
+from .solver import DSPGD, Context, Result, options, run, step_lengths, take_step
 
-__all__ = ["minibatch_solve", "stochastic_mirror_descent", "batch_sequence"]
+__all__ = ["minibatch_solve", "stochastic_mirror_descent", "batch_sequence", "MinibatchRule", "StochasticMirrorRule"]
 
 
 def _check_batch(problem: Problem, batch_size: int) -> int:
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size:
-        raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
-    b = int(batch_size)
-    if not 1 <= b <= problem.n:
-        raise ValueError(f"batch_size must lie in 1..n = 1..{problem.n}, got {b}")
-    return b
+    return checks.integer("batch_size", batch_size, low=1, high=problem.n)
 
 
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return checks.integer("seed", seed)
 
 
 class _Batches:
@@ -72,30 +66,79 @@ def batch_sequence(n: int, batch_size: int, steps: int, seed: int = 0) -> np.nda
     the ``batch_size`` distinct row indices of step ``t``. The same ``seed``
     gives the same sequence.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an integer in 1..n = 1..{n}, got {batch_size!r}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    gen = _Batches(int(n), int(batch_size), _check_seed(seed))
-    return np.array([gen.next() for _ in range(int(steps))], dtype=int).reshape(int(steps), int(batch_size))
+    n = checks.integer("n", n, low=1)
+    batch_size = checks.integer("batch_size", batch_size, low=1, high=n)
+    steps = checks.integer("steps", steps, high=10**7)
+    gen = _Batches(n, batch_size, _check_seed(seed))
+    return np.array([gen.next() for _ in range(steps)], dtype=int).reshape(steps, batch_size)
 
 
-def minibatch_solve(
-    problem: Problem,
-    precond: Preconditioner,
-    lr: float | np.ndarray,
-    batch_size: int,
-    seed: int = 0,
-    loss: Loss | None = None,
-    tol: float = 1e-10,
-    max_steps: int = 50_000,
-    patience: int = 20,
-    blowup: float = 1e6,
-    n_record: int = 256,
-    progress: bool = False,
-) -> Result:
+class _BatchGradient:
+    """The gradient of a step: ``(n/b) X_B^T grad l(R_B)`` with ``B`` the step's batch, one product for every run."""
+
+    def __init__(self, ctx: Context, b: int, seed: int) -> None:
+        self.ctx = ctx
+        self.batches = _Batches(ctx.n, b, seed)
+        self.scale = ctx.n / b
+
+    def __call__(self, R: np.ndarray) -> np.ndarray:
+        idx = self.batches.next()
+        G = self.ctx.X[idx].T @ self.ctx.loss.grad(R[idx])
+        G *= self.scale
+        return G
+
+
+class MinibatchRule:
+    """Mini-batch DSPGD as an update rule: one batch of rows per step, the same for every run.
+
+    The gradient of step ``t`` is ``(n/b) X_B^T grad l(R_B)`` with ``B`` the
+    step's batch of rows, one product for all the stacked runs.
+    """
+
+    memoryless = False
+
+    def __init__(self, precond: Preconditioner, batch_size: int, seed: int) -> None:
+        self.dspgd = DSPGD(precond)
+        self.b, self.seed = batch_size, seed
+        self.name = f"minibatch DSPGD[{precond!r}, b={batch_size}, seed={seed}]"
+
+    def start(self, ctx: Context, B: int) -> None:
+        self.dspgd.start(ctx, B)
+        self.ctx = ctx
+        self.gradient = _BatchGradient(ctx, self.b, self.seed)
+
+    def step(self, W: np.ndarray, R: np.ndarray, lr: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        P = self.dspgd.direction(self.gradient(R))
+        lengths = step_lengths(P, lr, self.ctx.k)
+        return take_step(W, P, lr), lengths
+
+    def keep(self, keep: np.ndarray) -> None:
+        pass
+
+    def stable_lr(self) -> float:
+        return 0.0
+
+
+class StochasticMirrorRule(MirrorRule):
+    """Mini-batch mirror descent as an update rule: the batch gradient moves the mirror image."""
+
+    def __init__(self, potential: Potential, batch_size: int, seed: int) -> None:
+        super().__init__(potential)
+        self.b, self.seed = batch_size, seed
+        self.name = f"stochastic mirror[{potential!r}, b={batch_size}, seed={seed}]"
+
+    def start(self, ctx: Context, B: int) -> None:
+        super().start(ctx, B)
+        self.batch_gradient = _BatchGradient(ctx, self.b, self.seed)
+
+    def gradient(self, R: np.ndarray) -> np.ndarray:
+        return self.batch_gradient(R)
+
+
+def minibatch_solve(problem: Problem, precond: Preconditioner, lr: float | np.ndarray, batch_size: int,
+                    seed: int = 0, loss: Loss | None = None, tol: float = 1e-10, max_steps: int = 50_000,
+                    patience: int = 20, blowup: float = 1e6, n_record: int = 256,
+                    progress: bool = False) -> Result:
     """Run mini-batch DSPGD from ``problem.W0``.
 
     Parameters
@@ -123,52 +166,17 @@ def minibatch_solve(
     Result
         ``extra["batch_size"]`` and ``extra["seed"]`` record the sampling.
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(precond, Preconditioner):
-        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
-    return _run_sampled(
-        problem, lr, batch_size, seed, loss, state0=problem.W0, primal=lambda W: W,
-        update=lambda W, G, lr: W - lr[:, None, None] * precond.grad(G), method=("minibatch DSPGD", repr(precond)),
-        tol=tol, max_steps=max_steps, patience=patience, blowup=blowup, n_record=n_record, progress=progress,
-    )
-
-
-def _run_sampled(problem: Problem, lr: float | np.ndarray, batch_size: int, seed: int, loss: Loss | None, *,
-                 state0: np.ndarray, primal, update, method: tuple[str, str], **run) -> Result:
-    """The mini-batch loop: ``state <- update(state, (n/b) X_B^T grad l(X_B W - Y_B), lr)`` (``run_batched``).
-
-    ``method`` is ``(name, what)``, stored as ``"name[what, b=..., seed=...]"``.
-    """
-    b = _check_batch(problem, batch_size)
-    batches = _Batches(problem.n, b, _check_seed(seed))
-    loss = squared() if loss is None else loss
-    X, scale = problem.X, problem.n / b
-
-    def step(S: np.ndarray, _W: np.ndarray, R: np.ndarray, lr: np.ndarray, t: int) -> np.ndarray:
-        idx = batches.next()
-        return update(S, scale * (X[idx].T @ loss.grad(R[:, idx, :])), lr)
-
-    res = run_batched(problem, lr, state0=state0, primal=primal, step=step,
-                      method=f"{method[0]}[{method[1]}, b={b}, seed={seed}]", loss=loss, **run)
-    res.extra.update({"batch_size": b, "seed": int(seed)})
+    problem = checks.problem(problem)
+    rule = MinibatchRule(precond, _check_batch(problem, batch_size), _check_seed(seed))
+    res = run(problem, rule, lr, loss, options(tol, max_steps, patience, blowup, n_record, progress))
+    res.extra.update({"batch_size": rule.b, "seed": rule.seed})
     return res
 
 
-def stochastic_mirror_descent(
-    problem: Problem,
-    potential: Potential,
-    lr: float | np.ndarray,
-    batch_size: int,
-    seed: int = 0,
-    loss: Loss | None = None,
-    tol: float = 1e-10,
-    max_steps: int = 50_000,
-    patience: int = 20,
-    blowup: float = 1e6,
-    n_record: int = 256,
-    progress: bool = False,
-) -> Result:
+def stochastic_mirror_descent(problem: Problem, potential: Potential, lr: float | np.ndarray, batch_size: int,
+                              seed: int = 0, loss: Loss | None = None, tol: float = 1e-10, max_steps: int = 50_000,
+                              patience: int = 20, blowup: float = 1e6, n_record: int = 256,
+                              progress: bool = False) -> Result:
     """Mini-batch mirror descent from ``problem.W0``.
 
     ``grad psi(W_{t+1}) = grad psi(W_t) - lr (n/b) X_{B_t}^T grad l(X_{B_t} W_t - Y_{B_t})``,
@@ -199,15 +207,8 @@ def stochastic_mirror_descent(
     Result
         ``extra["batch_size"]`` and ``extra["seed"]`` record the sampling.
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(potential, Potential):
-        raise TypeError(f"potential must be a dspgd.mirror.Potential, got {type(potential).__name__}")
-    Z0 = potential.grad(problem.W0)
-    if not np.all(np.isfinite(Z0)):
-        raise ValueError(f"grad psi(W0) is not finite for {potential!r}")
-    return _run_sampled(
-        problem, lr, batch_size, seed, loss, state0=Z0, primal=potential.grad_inverse,
-        update=lambda Z, G, lr: Z - lr[:, None, None] * G, method=("stochastic mirror", repr(potential)),
-        tol=tol, max_steps=max_steps, patience=patience, blowup=blowup, n_record=n_record, progress=progress,
-    )
+    problem = checks.problem(problem)
+    rule = StochasticMirrorRule(potential, _check_batch(problem, batch_size), _check_seed(seed))
+    res = run(problem, rule, lr, loss, options(tol, max_steps, patience, blowup, n_record, progress))
+    res.extra.update({"batch_size": rule.b, "seed": rule.seed})
+    return res

@@ -14,9 +14,9 @@ The potentials here are *separable*: ``psi(W) = sum_ij f_ij(W_ij)``, so
 ``grad psi`` and its inverse act entry by entry and every map accepts one
 ``(d, k)`` matrix or a stack ``(..., d, k)``.
 
-The module also holds :func:`run_batched`, the small batched iteration loop
-shared by :func:`mirror_descent` and :func:`dspgd.minibatch.minibatch_solve`
-(the same stopping rule, statuses and history as :func:`dspgd.solver.solve`).
+Mirror descent is an update rule (:class:`MirrorRule`) of the package's one
+iteration loop, with the stopping rule, statuses and history of
+:func:`dspgd.solver.solve`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from typing import Callable
 
 import numpy as np
 from scipy import optimize
-from tqdm.auto import tqdm
 
-from .losses import Loss, squared
+from . import _checks as checks
+from .losses import Loss
 from .problem import Problem
-from .solver import Result, _record_grid, check_lr, check_run_args
+from .solver import Context, Result, options, run, run_norms
 
 __all__ = [
     "Potential",
@@ -39,7 +39,7 @@ __all__ = [
     "mirror_descent",
     "mirror_limit",
     "dual_residual",
-    "run_batched",
+    "MirrorRule",
     "mirror_path",
 ]
 
@@ -118,6 +118,8 @@ class Potential:
 
 
 def _check(name: str, A: Array) -> Array:
+    if A is None or isinstance(A, (str, bytes)) or np.asarray(A).dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real array of shape (d, k) or (..., d, k), got {type(A).__name__}")
     A = np.asarray(A, dtype=np.float64)
     if A.ndim < 2:
         raise ValueError(f"{name} must have shape (d, k) or (..., d, k), got shape {A.shape}")
@@ -139,6 +141,8 @@ def weighted_quadratic(D: Array | float = 1.0) -> Potential:
         Positive weights, a scalar or an array broadcastable to ``(d, k)``
         (a 1-D array of length ``d`` is read as a column).
     """
+    if D is None or isinstance(D, (str, bytes)) or np.asarray(D).dtype.kind not in "fiu":
+        raise TypeError(f"weighted_quadratic D must be a positive number or a real array, got {D!r}")
     D = np.asarray(D, dtype=np.float64)
     if D.ndim > 2:
         raise ValueError(f"weighted_quadratic D must be a scalar, (d,), (d, 1), (1, k) or (d, k) array, got shape {D.shape}")
@@ -174,9 +178,7 @@ def pnorm(p: float = 3.0) -> Potential:
     where ``W0`` is small; ``p > 2`` spreads the change over the entries.
     ``p = 2`` is plain gradient descent: use ``weighted_quadratic(1.0)``.
     """
-    p = float(p)
-    if not (np.isfinite(p) and p > 1):
-        raise ValueError(f"pnorm p must be a finite number > 1, got {p!r}")
+    p = checks.real("pnorm p", p, low=1.0, low_open=True)
     if p == 2:
         raise ValueError("pnorm p = 2 is gradient descent; use weighted_quadratic(1.0) for it")
     q = p / (p - 1)
@@ -198,182 +200,57 @@ def pnorm(p: float = 3.0) -> Potential:
     )
 
 
-# ------------------------------------------------------------------ the shared loop
-
-
-def run_batched(
-    problem: Problem,
-    lr: float | Array,
-    *,
-    state0: Array,
-    primal: Callable[[Array], Array],
-    step: Callable[[Array, Array, Array, Array, int], Array],
-    method: str,
-    loss: Loss | None = None,
-    tol: float = 1e-10,
-    max_steps: int = 20_000,
-    patience: int = 20,
-    blowup: float = 1e6,
-    n_record: int = 256,
-    progress: bool = False,
-) -> Result:
-    """Iterate ``state <- step(state, W, R, lr, t)`` for a batch of learning rates.
-
-    The same loop as :func:`dspgd.solver.solve`, generic in the update: the
-    runs are stacked as ``(B, d, k)``, a run whose relative residual
-    ``||XW_t - Y|| / ||XW_0 - Y||`` stays ``<= tol`` for ``patience``
-    further steps is ``"converged"``, one whose residual becomes non-finite
-    or exceeds ``blowup`` times its start is ``"diverged"`` (its last finite
-    iterate is returned), and stopped runs leave the working set.
-
-    Parameters
-    ----------
-    problem : Problem
-    lr : float or 1-D array
-    state0 : ndarray, shape (d, k)
-        The state of one run at ``t = 0`` (the weights, or their mirror image).
-    primal : callable
-        ``state (Ba, d, k) -> W (Ba, d, k)``.
-    step : callable
-        ``(state, W, R, lr, t) -> new state``, with ``R = XW - Y`` of shape
-        ``(Ba, n, k)`` and ``lr`` of shape ``(Ba,)``. It is called exactly once
-        per step ``t`` while any run is active.
-    method : str
-        Name stored in the result.
-    loss, tol, max_steps, patience, blowup, n_record, progress
-        As in :func:`dspgd.solver.solve`.
-
-    Returns
-    -------
-    Result
-    """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    loss = squared() if loss is None else loss
-    if not isinstance(loss, Loss):
-        raise TypeError(f"loss must be a dspgd Loss, got {type(loss).__name__}")
-    lrs, scalar = check_lr(lr)
-    max_steps, patience = check_run_args(tol, max_steps, patience, blowup)
-
-    X, Y, W0 = problem.X, problem.Y, problem.W0
-    d, k = problem.d, problem.k
-    B = lrs.size
-    active = np.arange(B)
-    S = np.repeat(np.asarray(state0, dtype=float)[None], B, axis=0)
-    lra = lrs.copy()
-    W = np.repeat(W0[None], B, axis=0)
-    W_prev = W
-    r0 = float(np.linalg.norm(problem.residual(W0)))
-    thresh = tol * r0
-    limit = blowup * max(r0, np.finfo(float).tiny)
-
-    W_out = np.empty((B, d, k))
-    status = np.empty(B, dtype=object)
-    steps = np.zeros(B, dtype=int)
-    res_out = np.zeros(B)
-    loss_out = np.zeros(B)
-    path = np.zeros(B)
-    below = np.zeros(B, dtype=int)
-    messages: list[str] = [""] * B
-    grid = set(_record_grid(max_steps, n_record).tolist())
-    h_steps: list[int] = []
-    h_res: list[Array] = []
-    h_loss: list[Array] = []
-
-    bar = tqdm(total=max_steps, disable=not progress, desc=method, leave=False)
-    t = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        while True:
-            R = X @ W - Y
-            res = np.sqrt(np.einsum("bnk,bnk->b", R, R))
-            bad = ~np.isfinite(res) | (res > limit)
-            if tol > 0:
-                below[active] = np.where(res <= thresh, below[active] + 1, 0)
-                done = below[active] > patience
-            else:
-                done = np.zeros(active.size, dtype=bool)
-            done |= bad
-            if t >= max_steps:
-                done[:] = True
-
-            any_done = bool(done.any())
-            if t in grid or any_done:
-                rr = np.full(B, np.nan)
-                ll = np.full(B, np.nan)
-                rr[active] = res
-                ll[active] = loss.pointwise(R).sum(axis=(1, 2))
-                rr[active[bad]] = np.nan
-                ll[active[bad]] = np.nan
-                h_steps.append(t)
-                h_res.append(rr)
-                h_loss.append(ll)
-
-            if any_done:
-                for j in np.flatnonzero(done):
-                    b = active[j]
-                    steps[b] = t
-                    rel = res[j] / r0 if r0 > 0 else 0.0
-                    if bad[j]:
-                        fin = W[j] if (np.all(np.isfinite(W[j])) and np.isfinite(res[j])) else W_prev[j]
-                        W_out[b] = fin
-                        res_out[b] = float(np.linalg.norm(X @ fin - Y))
-                        loss_out[b] = loss.value(X @ fin - Y)
-                        status[b] = "diverged"
-                        messages[b] = (f"diverged at step {t}: the residual grew from {r0:.3g} to "
-                                       f"{res[j]:.3g} (limit {blowup:g} times its start); lr {lrs[b]:.3g} is too large")
-                    else:
-                        W_out[b] = W[j]
-                        res_out[b] = res[j]
-                        loss_out[b] = loss.value(R[j])
-                        if tol > 0 and below[b] > patience:
-                            status[b] = "converged"
-                            messages[b] = (f"converged: relative residual {rel:.2e} <= tol {tol:g} "
-                                           f"for {patience} further steps (step {t})")
-                        else:
-                            status[b] = "max_steps"
-                            messages[b] = (f"stopped at max_steps = {max_steps} with relative residual "
-                                           f"{rel:.2e} (tol {tol:g}): not converged")
-                keep = ~done
-                active = active[keep]
-                if active.size == 0:
-                    break
-                S, W, R, lra = S[keep], W[keep], R[keep], lra[keep]
-
-            S = step(S, W, R, lra, t)
-            W_prev, W = W, primal(S)
-            dW = W - W_prev
-            path[active] += np.sqrt(np.einsum("bdk,bdk->b", dW, dW))
-            t += 1
-            if progress and t % 50 == 0:
-                bar.update(50)
-                bar.set_postfix(active=active.size)
-    bar.close()
-
-    hist_res = np.array(h_res)
-    hist_loss = np.array(h_loss)
-    if scalar:
-        return Result(W_out[0], str(status[0]), int(steps[0]), float(res_out[0]), float(loss_out[0]),
-                      float(path[0]), np.array(h_steps), hist_res[:, 0], hist_loss[:, 0], messages[0],
-                      float(lrs[0]), method)
-    return Result(W_out, status.astype(str), steps, res_out, loss_out, path, np.array(h_steps),
-                  hist_res, hist_loss, messages, lrs, method)
-
-
 # ------------------------------------------------------------------ mirror descent
 
 
-def mirror_descent(
-    problem: Problem,
-    potential: Potential,
-    lr: float | Array,
-    loss: Loss | None = None,
-    tol: float = 1e-10,
-    max_steps: int = 20_000,
-    patience: int = 20,
-    blowup: float = 1e6,
-    n_record: int = 256,
-    progress: bool = False,
-) -> Result:
+def _potential(value: object) -> Potential:
+    if not isinstance(value, Potential):
+        raise TypeError(f"potential must be a dspgd.mirror.Potential (e.g. pnorm(3.0)), got {type(value).__name__}")
+    return value
+
+
+class MirrorRule:
+    """Mirror descent as an update rule of the package's iteration loop.
+
+    The state is the mirror image ``Z = grad psi(W)`` of every run, side by
+    side as ``d x (B k)``; a step is ``Z <- Z - lr G`` and
+    ``W = (grad psi)^{-1}(Z)``.
+    """
+
+    memoryless = False
+
+    def __init__(self, potential: Potential) -> None:
+        self.potential = _potential(potential)
+        self.name = f"mirror[{potential!r}]"
+
+    def start(self, ctx: Context, B: int) -> None:
+        Z0 = self.potential.grad(ctx.problem.W0)
+        if not np.all(np.isfinite(Z0)):
+            raise ValueError(f"grad psi(W0) is not finite for {self.potential!r}")
+        self.ctx = ctx
+        self.Z = np.tile(Z0, B)
+
+    def gradient(self, R: Array) -> Array:
+        """The gradient that moves the mirror image (the full ``X^T grad l(R)``; a batch one in a subclass)."""
+        return self.ctx.gradient(R)
+
+    def step(self, W: Array, R: Array, lr: Array, t: int) -> tuple[Array, Array]:
+        G = self.gradient(R)
+        G *= lr
+        self.Z -= G
+        W_next = self.ctx.stacked(self.potential.grad_inverse(self.ctx.runs(self.Z)))
+        return W_next, run_norms(W_next - W, self.ctx.k)
+
+    def keep(self, keep: Array) -> None:
+        self.Z = np.ascontiguousarray(self.Z[:, self.ctx.columns(keep)])
+
+    def stable_lr(self) -> float:
+        return 0.0
+
+
+def mirror_descent(problem: Problem, potential: Potential, lr: float | Array, loss: Loss | None = None,
+                   tol: float = 1e-10, max_steps: int = 20_000, patience: int = 20, blowup: float = 1e6,
+                   n_record: int = 256, progress: bool = False) -> Result:
     """Mirror descent from ``problem.W0``: ``grad psi(W_{t+1}) = grad psi(W_t) - lr G(W_t)``.
 
     The iteration runs on the mirror image ``Z_t = grad psi(W_t)``:
@@ -399,24 +276,8 @@ def mirror_descent(
         With ``method = "mirror[...]"``; ``W`` is never NaN (a diverged run
         returns its last finite iterate).
     """
-    if not isinstance(potential, Potential):
-        raise TypeError(f"potential must be a dspgd.mirror.Potential, got {type(potential).__name__}")
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    loss = squared() if loss is None else loss
-    X = problem.X
-    Z0 = potential.grad(problem.W0)
-    if not np.all(np.isfinite(Z0)):
-        raise ValueError(f"grad psi(W0) is not finite for {potential!r}")
-
-    def step(Z: Array, W: Array, R: Array, lr: Array, t: int) -> Array:
-        return Z - lr[:, None, None] * (X.T @ loss.grad(R))
-
-    return run_batched(
-        problem, lr, state0=Z0, primal=potential.grad_inverse, step=step,
-        method=f"mirror[{potential!r}]", loss=loss, tol=tol, max_steps=max_steps,
-        patience=patience, blowup=blowup, n_record=n_record, progress=progress,
-    )
+    rule = MirrorRule(potential)
+    return run(problem, rule, lr, loss, options(tol, max_steps, patience, blowup, n_record, progress))
 
 
 def mirror_limit(problem: Problem, potential: Potential, rtol: float = 1e-13) -> Array:
@@ -440,7 +301,7 @@ def mirror_limit(problem: Problem, potential: Potential, rtol: float = 1e-13) ->
     problem : Problem
     potential : Potential
     rtol : float
-        Required relative constraint residual ``||XW - Y|| / ||Y||``.
+        Required relative constraint residual ``||XW - Y|| / ||Y||``, in ``(0, 1)``.
 
     Returns
     -------
@@ -448,13 +309,14 @@ def mirror_limit(problem: Problem, potential: Potential, rtol: float = 1e-13) ->
 
     Raises
     ------
+    TypeError, ValueError
+        For arguments of the wrong kind or out of range.
     RuntimeError
         If scipy does not reach ``rtol``.
     """
-    if not isinstance(potential, Potential):
-        raise TypeError(f"potential must be a dspgd.mirror.Potential, got {type(potential).__name__}")
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
+    problem = checks.problem(problem)
+    potential = _potential(potential)
+    rtol = checks.real("rtol", rtol, low=0.0, high=1.0, low_open=True, high_open=True)
     X, Y = problem.X, problem.Y
     n, k = problem.n, problem.k
     Z0 = potential.grad(problem.W0)
@@ -507,6 +369,9 @@ def dual_residual(problem: Problem, potential: Potential, W: Array) -> Array | f
     ----------
     W : ndarray, shape (d, k) or (B, d, k)
     """
+    problem = checks.problem(problem)
+    potential = _potential(potential)
+    W = checks.weights("W", W, problem)
     Q, _ = problem._qr
     V = potential.grad(W) - potential.grad(problem.W0)
     perp = V - Q @ (Q.T @ V)
@@ -523,16 +388,17 @@ def mirror_path(problem: Problem, potential: Potential, lr: float, steps: int,
     ndarray, shape (steps + 1, d, k)
         ``W_0, W_1, ..., W_steps`` (no stopping rule).
     """
-    lrs, scalar = check_lr(lr)
+    problem = checks.problem(problem)
+    potential = _potential(potential)
+    lrs, scalar = checks.learning_rates(lr)
     if not scalar:
         raise ValueError("mirror_path takes one learning rate")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    loss = squared() if loss is None else loss
+    steps = checks.integer("steps", steps, high=10**6)
+    loss = checks.loss(loss)
     X, Y = problem.X, problem.Y
     Z = potential.grad(problem.W0)
     out = [problem.W0.copy()]
-    for _ in range(int(steps)):
+    for _ in range(steps):
         Z = Z - lrs[0] * (X.T @ loss.grad(X @ out[-1] - Y))
         out.append(potential.grad_inverse(Z))
     return np.array(out)

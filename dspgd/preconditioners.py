@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import _checks as checks
+
 __all__ = [
     "Preconditioner",
     "gd",
@@ -85,9 +87,8 @@ class Preconditioner:
         ``||G||_F <= r`` (anchored at ``G = 0``: ``<grad K(G), G> >= mu_K ||G||_F^2``),
         which the convergence rate and the constant of claim C4 need (0 if none).
         """
-        if not radius >= 0:
-            raise ValueError(f"radius must be >= 0, got {radius!r}")
-        return float(self._mu(float(radius)))
+        radius = checks.real("radius", radius, low=0.0, finite=False)
+        return float(self._mu(radius))
 
     @property
     def smooth(self) -> bool:
@@ -103,6 +104,8 @@ class Preconditioner:
 
 
 def _check(G: Array) -> Array:
+    if G is None or isinstance(G, (str, bytes)) or np.asarray(G).dtype.kind not in "fiub":
+        raise TypeError(f"G must be a real array of shape (d, k) or (..., d, k), got {type(G).__name__}")
     G = np.asarray(G, dtype=np.float64)
     if G.ndim < 2:
         raise ValueError(f"G must have shape (d, k) or (..., d, k), got shape {G.shape}")
@@ -115,11 +118,7 @@ def _fro(G: Array) -> Array:
 
 
 def _positive(name: str, v: float, allow_zero: bool = False) -> float:
-    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        need = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {need}, got {v!r}")
-    return float(v)
+    return checks.real(name, v, low=0.0, low_open=not allow_zero)
 
 
 def _sq(x: Array) -> Array:
@@ -263,9 +262,7 @@ def power(q: float = 1.5, eps: float = 1e-2) -> Preconditioner:
     with ``L_K = eps^(q-2)`` (needs ``eps > 0``); for ``q > 2`` it is not
     globally Lipschitz. ``eps = 0`` is the exact ``sum |g|^q / q``.
     """
-    q = float(q)
-    if not (np.isfinite(q) and q > 1):
-        raise ValueError(f"power q must be a finite number > 1, got {q!r}")
+    q = checks.real("power q", q, low=1.0, low_open=True)
     eps = _positive("power eps", eps, allow_zero=True)
     if q == 2:
         lip = 1.0
@@ -302,6 +299,8 @@ def diagonal(D: Array | float) -> Preconditioner:
     ``L_K = max D``. DSPGD then converges to the ``D^-1``-weighted
     minimum-distance interpolator (``theory.diagonal_limit``).
     """
+    if D is None or isinstance(D, (str, bytes)) or np.asarray(D).dtype.kind not in "fiu":
+        raise TypeError(f"D must be a positive number or a real array, got {D!r}")
     D = np.asarray(D, dtype=np.float64)
     if D.ndim > 2:
         raise ValueError(f"D must be a scalar, a (d,), (d, 1), (1, k) or (d, k) array, got shape {D.shape}")

@@ -7,17 +7,33 @@ from functools import cached_property
 
 import numpy as np
 
+from . import _checks as checks
 from ._threads import one_blas_thread
 
 __all__ = ["Problem", "gaussian_problem"]
 
 
+#: Largest entry (in absolute value) of ``X``, ``Y`` and ``W0`` and largest ``||X||_op`` and
+#: ``||XW0 - Y||``; smallest ``||X||_op``. Within these, ``||X||^2``, ``1 / ||X||^2`` and the losses of
+#: the runs stay representable in float64.
+MAX_ENTRY, MIN_SCALE = 1e150, 1e-150
+
+
 def _as_matrix(name: str, a: object, allow_1d: bool = True) -> np.ndarray:
-    """Return ``a`` as a finite 2-D float64 array (a 1-D one as a column if ``allow_1d``)."""
+    """A read-only float64 copy of ``a``, finite and 2-D (a 1-D array as a column if ``allow_1d``)."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: fill or remove the masked entries first (the mask would be lost)")
+    if a is None or isinstance(a, (str, bytes)):
+        raise TypeError(f"{name} must be a real numeric array, got {type(a).__name__}")
     try:
-        arr = np.asarray(a, dtype=np.float64)
+        raw = np.asarray(a)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array ({exc})") from None
+        raise TypeError(f"{name} must be a real numeric array ({exc})") from None
+    if raw.dtype.kind == "c":
+        raise TypeError(f"{name} is complex ({raw.dtype}); the problem is real: pass the real part explicitly if that is meant")
+    if raw.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {raw.dtype}")
+    arr = np.array(raw, dtype=np.float64, copy=True)
     if arr.ndim == 1 and allow_1d:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -27,6 +43,14 @@ def _as_matrix(name: str, a: object, allow_1d: bool = True) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
+    top = float(np.max(np.abs(arr)))
+    if top > MAX_ENTRY:
+        raise ValueError(
+            f"{name} has an entry of size {top:.3g}: entries up to {MAX_ENTRY:g} are supported "
+            "(squares of norms, losses and step sizes ~ 1/||X||^2 must stay representable in float64); "
+            "rescale the data"
+        )
+    arr.flags.writeable = False
     return arr
 
 
@@ -45,15 +69,23 @@ class Problem:
 
     Raises
     ------
+    TypeError
+        If an array is complex, masked or not numeric.
     ValueError
-        If an array is not 2-D, has non-finite entries, the shapes disagree,
-        the model is not overparameterized (``n >= d``) or ``X`` is rank
-        deficient.
+        If an array is not 2-D, has non-finite entries or entries beyond
+        ``1e150`` in size, the shapes disagree, the model is not
+        overparameterized (``n >= d``), ``X`` is rank deficient,
+        ``||X||_op`` is outside ``[1e-150, 1e150]``, or ``||XW0 - Y||``
+        exceeds ``1e150`` (norms, losses and step sizes ``~ 1/||X||^2`` must stay
+        representable in float64).
 
     Notes
     -----
-    The set of interpolators ``{W : XW = Y}`` is an affine set of dimension
-    ``(d - n) k``. Nothing here ever forms a ``d x d`` matrix.
+    The problem keeps read-only float64 copies of ``X``, ``Y`` and ``W0``:
+    changing the caller's arrays afterwards does not change it (nor its
+    cached singular values). The set of interpolators ``{W : XW = Y}`` is
+    an affine set of dimension ``(d - n) k``. Nothing here ever forms a
+    ``d x d`` matrix.
     """
 
     X: np.ndarray
@@ -79,15 +111,27 @@ class Problem:
             )
         with one_blas_thread():
             s = np.linalg.svd(X, compute_uv=False)
+        if not MIN_SCALE <= s[0] <= MAX_ENTRY:
+            raise ValueError(
+                f"||X||_op = {s[0]:.3g} is outside [{MIN_SCALE:g}, {MAX_ENTRY:g}]: the step sizes "
+                "~ 1/||X||^2 and the squares of norms would not be representable in float64; rescale the data"
+            )
         if s[-1] <= max(n, d) * np.finfo(float).eps * s[0]:
             rank = int(np.sum(s > max(n, d) * np.finfo(float).eps * s[0]))
             raise ValueError(
                 f"X has rank {rank} < n = {n}: it must have full row rank "
                 "(duplicate or dependent rows leave no exact interpolator, or a non-unique one)"
             )
+        r0 = float(np.linalg.norm(X @ W0 - Y))
+        if not r0 <= MAX_ENTRY:
+            raise ValueError(
+                f"the initial residual ||X W0 - Y|| = {r0:.3g} is too large for float64 arithmetic here "
+                f"(the loss is its square); at most {MAX_ENTRY:g} is supported: rescale the data"
+            )
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "Y", Y)
         object.__setattr__(self, "W0", W0)
+        s.flags.writeable = False
         object.__setattr__(self, "_singular_values", s)
 
     @property
@@ -150,11 +194,20 @@ def gaussian_problem(n: int, d: int, k: int = 1, seed: int = 0) -> Problem:
     n, d, k : int
         Samples, features (``n < d``) and outputs.
     seed : int
-        Seed of ``numpy.random.default_rng``.
+        Seed of ``numpy.random.default_rng``, a non-negative integer.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n``, ``d``, ``k`` are not positive integers with ``n < d``, or
+        ``seed`` is not a non-negative integer.
     """
-    for name, v in (("n", n), ("d", d), ("k", k)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    n, d, k = (checks.integer(name, v, low=1, high=10**8) for name, v in (("n", n), ("d", d), ("k", k)))
+    seed = checks.integer("seed", seed)
+    if n >= d:
+        raise ValueError(f"n = {n} samples and d = {d} features: the model is not overparameterized (need n < d)")
+    if n * d > 10**9 or d * k > 10**9:
+        raise ValueError(f"n = {n}, d = {d}, k = {k} is too large (more than 1e9 entries in X or W0)")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d)) / np.sqrt(d)
     Y = rng.standard_normal((n, k))

@@ -4,6 +4,13 @@
 :mod:`dspgd.figures` with its defaults (the book's settings), saves each figure
 as PNG and PDF, and writes the numbers behind them to ``figures.json``.
 
+``figures.json`` is the mark of a finished run: a run first removes the
+``figures.json`` of an earlier run in the same directory, writes every file
+under a temporary name and renames it into place (so no file is ever left
+half written), and writes ``figures.json`` last. A run that fails or is
+interrupted therefore leaves no manifest that would describe figures it did
+not finish.
+
 The output is deterministic: the experiments use fixed seeds, the JSON has
 sorted keys, floats are written with at most :data:`SIGNIFICANT_DIGITS`
 significant digits, and neither the JSON nor the PDF carries a timestamp, so
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import re
 import sys
@@ -27,6 +35,8 @@ from typing import Any, Iterable, Sequence
 __all__ = [
     "ReproduceError",
     "FigureFailed",
+    "WriteFailed",
+    "MANIFEST",
     "SIGNIFICANT_DIGITS",
     "FORMATS",
     "PNG_DPI",
@@ -61,6 +71,14 @@ class ReproduceError(Exception):
 
 class FigureFailed(RuntimeError):
     """A figure function raised, or returned numbers that are not JSON-serializable."""
+
+
+class WriteFailed(OSError):
+    """A file could not be written; the message names its path."""
+
+
+#: Name of the manifest, written last by a run that finished.
+MANIFEST = "figures.json"
 
 
 @dataclass
@@ -187,6 +205,10 @@ def prepare_out(out: str | Path) -> Path:
         If ``out`` exists and is not a directory, cannot be created, or cannot
         be written to.
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise ReproduceError(f"--out must be a directory name, got {out!r}")
+    if str(out).strip() == "":
+        raise ReproduceError("--out is empty: name a directory (use --out . for the current one)")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ReproduceError(f"--out {str(out)!r} exists and is not a directory")
@@ -212,17 +234,54 @@ def _software() -> dict[str, str]:
     return versions
 
 
+def _atomic_write(path: Path, write: Any) -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``.
+
+    A reader (or an interrupted run) never sees a half-written ``path``.
+
+    Raises
+    ------
+    WriteFailed
+        Naming ``path``, if the file cannot be written or renamed.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise WriteFailed(f"cannot write {path}: {e.strerror or e}") from e
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def _save(fig: Any, stem: Path) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf`` without timestamps."""
     written = []
     for fmt in FORMATS:
-        path = stem.with_suffix(f".{fmt}")
         # A PDF carries its creation date unless told not to; PNGs carry none.
         meta = {"CreationDate": None} if fmt == "pdf" else {}
         extra = {"dpi": PNG_DPI} if fmt == "png" else {}
-        fig.savefig(path, format=fmt, metadata=meta, **extra)
-        written.append(path)
+        written.append(_atomic_write(
+            stem.with_suffix(f".{fmt}"),
+            lambda tmp, fmt=fmt, meta=meta, extra=extra: fig.savefig(tmp, format=fmt, metadata=meta, **extra)))
     return written
+
+
+def remove_stale_manifest(path: Path) -> None:
+    """Remove the ``figures.json`` of an earlier run in ``path`` (a new run is about to rewrite the figures).
+
+    Raises
+    ------
+    WriteFailed
+        If it cannot be removed.
+    """
+    manifest = path / MANIFEST
+    try:
+        manifest.unlink(missing_ok=True)
+    except OSError as e:
+        raise WriteFailed(f"cannot remove the earlier {manifest}: {e.strerror or e}") from e
 
 
 def reproduce(
@@ -254,6 +313,15 @@ def reproduce(
     FigureFailed
         If a figure function raises or returns numbers that JSON cannot hold;
         ``figures.json`` is then not written.
+    WriteFailed
+        If a file cannot be written (the message names it); ``figures.json``
+        is then not written.
+
+    Notes
+    -----
+    An earlier ``figures.json`` in ``out`` is removed before the first
+    figure is computed, and the new one is written last, atomically: a run
+    that does not finish (an error, Ctrl-C) leaves no manifest.
     """
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
@@ -263,6 +331,7 @@ def reproduce(
         if not _SAFE_NAME.match(e.name):
             raise ReproduceError(f"figure name {e.name!r} cannot be used as a file name")
     path = prepare_out(out)
+    remove_stale_manifest(path)
     result = Produced(out=path)
     records: dict[str, Any] = {}
     bar = tqdm(entries, desc="figures", unit="fig", disable=not progress, file=sys.stderr)
@@ -272,17 +341,22 @@ def reproduce(
         try:
             produced = e.func()
             data = to_jsonable(produced.data, f"figure {e.name!r} data")
-            files = _save(produced.fig, path / e.name)
-            plt.close(produced.fig)
         except Exception as exc:
             bar.close()
             raise FigureFailed(f"figure {e.name!r} ({e.qualname}) failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            files = _save(produced.fig, path / e.name)
+        except WriteFailed:
+            bar.close()
+            raise
+        finally:
+            plt.close(produced.fig)
         result.seconds[e.name] = time.perf_counter() - t0
         result.files += files
         records[e.name] = {**e.record(), "files": [f.name for f in files], "data": data}
     bar.close()
-    manifest = path / "figures.json"
-    manifest.write_text(dumps({"figures": records, "software": _software()}), encoding="utf-8")
+    text = dumps({"figures": records, "software": _software()})
+    manifest = _atomic_write(path / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     result.files.append(manifest)
     return result
 

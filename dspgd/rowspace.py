@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .losses import Loss, squared
+from . import _checks as checks
+from .losses import Loss
 from .preconditioners import Preconditioner
 from .problem import Problem
-from .solver import check_lr
 from .theory import gd_limit
 
 __all__ = [
@@ -52,6 +52,9 @@ def _row_basis(problem: Problem) -> Array:
 
 
 def _check_W(W: Array, problem: Problem) -> Array:
+    problem = checks.problem(problem)
+    if W is None or isinstance(W, (str, bytes)) or np.asarray(W).dtype.kind not in "fiub":
+        raise TypeError(f"W must be a real array of shape (d, k) or (..., d, k), got {type(W).__name__}")
     W = np.asarray(W, dtype=np.float64)
     if W.ndim < 2 or W.shape[-2:] != (problem.d, problem.k):
         raise ValueError(
@@ -101,7 +104,7 @@ def rowspace_residual(W: Array, problem: Problem, W_gd: Array | None = None) -> 
     float for one iterate, an array of shape ``(...)`` for a stack.
     """
     N = null_component(W, problem)
-    ref = gd_limit(problem) if W_gd is None else np.asarray(W_gd, dtype=np.float64)
+    ref = gd_limit(problem) if W_gd is None else checks.weights("W_gd", W_gd, problem, stack=False)
     scale = float(np.linalg.norm(problem.W0 - ref))
     if scale == 0:
         raise ValueError("W0 already interpolates (W0 = W_GD): the relative residual is undefined")
@@ -110,6 +113,8 @@ def rowspace_residual(W: Array, problem: Problem, W_gd: Array | None = None) -> 
 
 
 def _check_G(G: Array) -> Array:
+    if G is None or isinstance(G, (str, bytes)) or np.asarray(G).dtype.kind not in "fiub":
+        raise TypeError(f"G must be a real array of shape (d, k), got {type(G).__name__}")
     G = np.asarray(G, dtype=np.float64)
     if G.ndim != 2:
         raise ValueError(f"G must be one gradient of shape (d, k), got shape {G.shape}")
@@ -118,6 +123,14 @@ def _check_G(G: Array) -> Array:
     if not np.any(G):
         raise ValueError("G is zero: the defects are undefined at G = 0")
     return G
+
+
+def _step(precond: Preconditioner, G: Array) -> tuple[Array, Array, float]:
+    """The checked gradient ``G``, the step ``P = grad K(G)`` and ``||P||_F``."""
+    precond = checks.preconditioner(precond)
+    G = _check_G(G)
+    P = precond.grad(G)
+    return G, P, float(np.linalg.norm(P))
 
 
 def span_defect(precond: Preconditioner, G: Array) -> float:
@@ -134,9 +147,7 @@ def span_defect(precond: Preconditioner, G: Array) -> float:
     G : ndarray, shape (d, k)
         A non-zero gradient.
     """
-    G = _check_G(G)
-    P = precond.grad(G)
-    nP = float(np.linalg.norm(P))
+    G, P, nP = _step(precond, G)
     if nP == 0:
         return 0.0
     U, s, _ = np.linalg.svd(G, full_matrices=False)
@@ -157,9 +168,7 @@ def isotropy_defect(precond: Preconditioner, G: Array) -> float:
     G : ndarray, shape (d, k)
         A non-zero gradient.
     """
-    G = _check_G(G)
-    P = precond.grad(G)
-    nP = float(np.linalg.norm(P))
+    G, P, nP = _step(precond, G)
     if nP == 0:
         return 0.0
     a = float(np.sum(P * G) / np.sum(G * G))
@@ -186,7 +195,11 @@ def gradient_defects(problem: Problem, preconds: list[Preconditioner], loss: Los
         and ``keeps_span``, and the measured ``isotropy_defect`` and
         ``span_defect`` (see :func:`isotropy_defect`, :func:`span_defect`).
     """
-    loss = squared() if loss is None else loss
+    problem = checks.problem(problem)
+    if isinstance(preconds, (str, bytes)) or not hasattr(preconds, "__iter__"):
+        raise TypeError(f"preconds must be a list of Preconditioners, got {type(preconds).__name__}")
+    preconds = [checks.preconditioner(p, "each of preconds") for p in preconds]
+    loss = checks.loss(loss)
     W = problem.W0 if W is None else _check_W(W, problem)
     if W.ndim != 2:
         raise ValueError(f"W must be one iterate of shape (d, k), got shape {W.shape}")
@@ -252,17 +265,12 @@ def trace(problem: Problem, precond: Preconditioner, lr: float | Array, loss: Lo
     -------
     Trace
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a dspgd.Problem, got {type(problem).__name__}")
-    if not isinstance(precond, Preconditioner):
-        raise TypeError(f"precond must be a dspgd Preconditioner, got {type(precond).__name__}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if int(every) != every or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
-    loss = squared() if loss is None else loss
-    lrs, _ = check_lr(lr)
-    steps, every = int(steps), int(every)
+    problem = checks.problem(problem)
+    precond = checks.preconditioner(precond)
+    steps = checks.integer("steps", steps, high=checks.MAX_STEPS)
+    every = checks.integer("every", every, low=1)
+    loss = checks.loss(loss)
+    lrs, _ = checks.learning_rates(lr)
     X, Y, W0 = problem.X, problem.Y, problem.W0
     Q = _row_basis(problem)
     W_gd = gd_limit(problem)
@@ -296,6 +304,21 @@ def trace(problem: Problem, precond: Preconditioner, lr: float | Array, loss: Lo
                  W, lrs)
 
 
+def _check_ns(G: Array, steps: int, coefficients: tuple[float, float, float],
+              eps: float) -> tuple[Array, int, tuple[float, float, float], float]:
+    """The arguments of the Newton-Schulz iterations, checked."""
+    if G is None or isinstance(G, (str, bytes)) or np.asarray(G).dtype.kind not in "fiub":
+        raise TypeError(f"G must be a real matrix of shape (d, k), got {type(G).__name__}")
+    G = np.asarray(G, dtype=np.float64)
+    if G.ndim != 2:
+        raise ValueError(f"G must be a matrix of shape (d, k), got shape {G.shape}")
+    steps = checks.integer("steps", steps, high=10**6)
+    if isinstance(coefficients, (str, bytes)) or np.shape(coefficients) != (3,):
+        raise TypeError(f"coefficients must be three numbers (a, b, c), got {coefficients!r}")
+    abc = tuple(checks.real("each coefficient", x) for x in coefficients)
+    return G, steps, abc, checks.positive("eps", eps)  # type: ignore[return-value]
+
+
 def newton_schulz(G: Array, steps: int = 5, coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
                   eps: float = 1e-7) -> Array:
     """Muon's approximate orthogonalization of ``G`` (``~ U S' V^T``), in float64.
@@ -315,15 +338,10 @@ def newton_schulz(G: Array, steps: int = 5, coefficients: tuple[float, float, fl
     eps : float
         Guard against division by zero.
     """
-    G = np.asarray(G, dtype=np.float64)
-    if G.ndim != 2:
-        raise ValueError(f"G must be a matrix of shape (d, k), got shape {G.shape}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    a, b, c = (float(x) for x in coefficients)
+    G, steps, (a, b, c), eps = _check_ns(G, steps, coefficients, eps)
     Z = G.T if G.shape[0] > G.shape[1] else G
     Z = Z / max(float(np.linalg.norm(Z)), eps)
-    for _ in range(int(steps)):
+    for _ in range(steps):
         A = Z @ Z.T
         Z = a * Z + (b * A + c * A @ A) @ Z
     return Z.T if G.shape[0] > G.shape[1] else Z
@@ -411,17 +429,13 @@ def newton_schulz_bfloat16(G: Array, steps: int = 5,
     ndarray of float64, shape (d, k)
         The bfloat16 result, converted exactly to float64.
     """
-    G = np.asarray(G, dtype=np.float64)
-    if G.ndim != 2:
-        raise ValueError(f"G must be a matrix of shape (d, k), got shape {G.shape}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    G, steps, coefficients, eps = _check_ns(G, steps, coefficients, eps)
     a, b, c = (np.float32(x) for x in coefficients)
     tall = G.shape[0] > G.shape[1]
     Z = bfloat16_round(G.T if tall else G)
     norm = bfloat16_round(np.sqrt(np.sum(Z * Z, dtype=np.float32)))
     Z = bfloat16_round(Z / np.maximum(norm, bfloat16_round(eps)))
-    for _ in range(int(steps)):
+    for _ in range(steps):
         A = _bf16_matmul(Z, Z.T)
         B = bfloat16_round(b * A + c * (A @ A))
         Z = bfloat16_round(a * Z + B @ Z)
@@ -465,17 +479,17 @@ def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float =
     loss : Loss, optional
         Default: squared loss.
     """
+    problem = checks.problem(problem)
     if backend not in ("numpy", "bfloat16", "torch"):
         raise ValueError(f"backend must be 'numpy', 'bfloat16' or 'torch', got {backend!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if int(every) != every or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
-    loss = squared() if loss is None else loss
+    lr = checks.positive("lr", lr)
+    momentum = checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True)
+    steps = checks.integer("steps", steps, high=checks.MAX_STEPS)
+    every = checks.integer("every", every, low=1)
+    ns_steps = checks.integer("ns_steps", ns_steps, high=10**6)
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+    loss = checks.loss(loss)
     X, Y, W0 = problem.X, problem.Y, problem.W0
     Q = _row_basis(problem)
     W_gd = gd_limit(problem)
@@ -497,7 +511,7 @@ def muon_trace(problem: Problem, lr: float, steps: int = 1000, momentum: float =
         ns = newton_schulz if backend == "numpy" else newton_schulz_bfloat16
         W = W0.copy()
         B = np.zeros_like(W0)
-        for t in range(int(steps) + 1):
+        for t in range(steps + 1):
             if t % every == 0 or t == steps:
                 record(t, W)
             if t == steps:
@@ -526,7 +540,7 @@ def _torch_muon(problem: Problem, lr: float, steps: int, momentum: float, nester
     import torch
 
     X, Y, W0 = problem.X, problem.Y, problem.W0
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    Xt, Yt = torch.from_numpy(X.copy()), torch.from_numpy(Y.copy())  # the problem's arrays are read-only
     Wt = torch.nn.Parameter(torch.from_numpy(W0.copy()))
     opt = torch.optim.Muon([Wt], lr=lr, weight_decay=0.0, momentum=momentum, nesterov=nesterov,
                            ns_steps=ns_steps)

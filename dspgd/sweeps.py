@@ -16,8 +16,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from . import _checks as checks
 from . import preconditioners as pc
-from .losses import Loss, squared
+from .losses import Loss
 from .preconditioners import Preconditioner
 from .problem import Problem, gaussian_problem
 from .solver import solve
@@ -54,11 +55,9 @@ def diagonal_weights(d: int, spread: float) -> np.ndarray:
     not depend on the problem's seed (the columns of a Gaussian ``X`` are
     exchangeable, so nothing is lost by a deterministic pattern).
     """
-    if int(d) != d or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
-    if not (np.isfinite(spread) and spread >= 1):
-        raise ValueError(f"spread must be a finite number >= 1, got {spread!r}")
-    return float(spread) ** (np.linspace(0.0, 1.0, int(d)) - 0.5)
+    d = checks.integer("d", d, low=1)
+    spread = checks.real("spread", spread, low=1.0)
+    return spread ** (np.linspace(0.0, 1.0, d) - 0.5)
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,10 @@ class Spec:
 
 def spec(family: str, **params: float) -> Spec:
     """``spec("adam", eps=0.1)``: a :class:`Spec`, with the family and parameters checked."""
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a string, got {family!r}")
+    for key, v in params.items():
+        checks.real(key, v, finite=False)
     if family not in _FAMILIES and family != "diagonal":
         known = ", ".join(sorted([*_FAMILIES, "diagonal"]))
         raise ValueError(f"unknown preconditioner family {family!r}; known: {known}")
@@ -113,9 +116,8 @@ def nearest_interpolator(problem: Problem, W: np.ndarray) -> np.ndarray:
     where implicit biases differ, is kept. ``W`` has shape ``(d, k)`` or
     ``(B, d, k)``.
     """
-    W = np.asarray(W, dtype=np.float64)
-    if W.shape[-2:] != (problem.d, problem.k):
-        raise ValueError(f"W must have shape (..., {problem.d}, {problem.k}), got {W.shape}")
+    problem = checks.problem(problem)
+    W = checks.weights("W", W, problem)
     Q, Rq = problem._qr  # X^T = Q Rq, so X = Rq^T Q^T (factored once per problem)
     R = problem.X @ W - problem.Y  # (..., n, k)
     flat = np.moveaxis(R, -2, 0).reshape(problem.n, -1)
@@ -195,6 +197,12 @@ def run_limits(sp: Spec, n: int, d: int, seed: int, fractions: tuple[float, ...]
         If a fraction is not in ``(0, 1)`` or the preconditioner has no
         stable step (``grad K`` not Lipschitz).
     """
+    if not isinstance(sp, Spec):
+        raise TypeError(f"sp must be a dspgd.sweeps.Spec (from spec(...)), got {type(sp).__name__}")
+    n, d, seed = checks.integer("n", n, low=1), checks.integer("d", d, low=1), checks.integer("seed", seed)
+    k = checks.integer("k", k, low=1)
+    if isinstance(fractions, (str, bytes)) or np.asarray(fractions).dtype.kind not in "fiu":
+        raise TypeError(f"fractions must be a sequence of numbers in (0, 1), got {fractions!r}")
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.ndim != 1 or fr.size == 0 or not np.all((fr > 0) & (fr < 1)):
         raise ValueError(f"fractions must be a non-empty 1-D sequence of numbers in (0, 1), got {fractions!r}")
@@ -217,6 +225,11 @@ def run_limits(sp: Spec, n: int, d: int, seed: int, fractions: tuple[float, ...]
     )
 
 
+def _check_run(run: object) -> None:
+    if not isinstance(run, LimitRun):
+        raise TypeError(f"run must be a dspgd.sweeps.LimitRun (from run_limits), got {type(run).__name__}")
+
+
 def halving_increments(run: LimitRun) -> tuple[np.ndarray, np.ndarray]:
     """``||W_inf(lr) - W_inf(lr/2)|| / ||W0 - W_GD||`` on a grid whose ratios are 2.
 
@@ -231,6 +244,7 @@ def halving_increments(run: LimitRun) -> tuple[np.ndarray, np.ndarray]:
     ValueError
         If consecutive learning rates (sorted) are not in ratio 2.
     """
+    _check_run(run)
     order = np.argsort(run.fractions)
     fr = run.fractions[order]
     if fr.size < 2 or not np.allclose(fr[1:] / fr[:-1], 2.0, rtol=1e-9):
@@ -242,10 +256,15 @@ def halving_increments(run: LimitRun) -> tuple[np.ndarray, np.ndarray]:
 
 def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of ``log y`` against ``log x`` (the order ``p`` in ``y ~ x^p``)."""
+    for nm, v in (("x", x), ("y", y)):
+        if v is None or isinstance(v, (str, bytes)) or np.asarray(v).dtype.kind not in "fiu":
+            raise TypeError(f"{nm} must be a 1-D array of positive numbers, got {v!r}")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
         raise ValueError(f"x and y must be 1-D of the same length >= 2, got shapes {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("loglog_slope needs finite x and y")
     if not (np.all(x > 0) and np.all(y > 0)):
         raise ValueError("loglog_slope needs positive x and y")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
@@ -257,6 +276,7 @@ def richardson_limit(run: LimitRun) -> np.ndarray:
     ``h`` is the smallest learning rate of the grid and ``2h`` must be on it.
     If ``W_inf(lr) = W_flow + lr B + O(lr^2)``, the error is ``O(h^2)``.
     """
+    _check_run(run)
     order = np.argsort(run.fractions)
     fr = run.fractions[order]
     if fr.size < 2 or not np.isclose(fr[1], 2 * fr[0], rtol=1e-9):
@@ -280,8 +300,8 @@ def bound_factors(problem: Problem, precond: Preconditioner, lr: float, loss: Lo
         radius ``radius``), ``LK_over_muK``, ``loss_factor`` (``(beta_l/mu)^(3/2)``),
         ``chi``, ``radius``.
     """
-    loss = squared() if loss is None else loss
-    c = bound_constant(problem, precond, lr, loss)
+    loss = checks.loss(loss)
+    c = bound_constant(problem, precond, lr, loss)  # checks the arguments
     mu, bl = loss.strong_convexity, loss.smoothness
     s, sigma = problem.op_norm, problem.sigma_min
     L0 = loss.value(problem.residual(problem.W0))

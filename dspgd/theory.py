@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .losses import Loss, squared
+from . import _checks as checks
+from .losses import Loss
 from .preconditioners import Preconditioner
 from .problem import Problem
 
@@ -43,6 +44,7 @@ def gd_limit(problem: Problem) -> np.ndarray:
     It is the interpolator closest to ``W0`` in Frobenius norm, and the limit
     of gradient descent (and of every isotropic DSPGD) from ``W0``.
     """
+    problem = checks.problem(problem)
     return problem.W0 + _min_norm(problem, -problem.residual(problem.W0))
 
 
@@ -52,6 +54,9 @@ def diagonal_limit(problem: Problem, D: np.ndarray | float) -> np.ndarray:
     Column ``j``: ``w0 + D_j X^T (X D_j X^T)^{-1} (y - X w0)``, the limit of
     DSPGD with ``K(G) = 1/2 sum D_ij g_ij^2`` for every stable step size.
     """
+    problem = checks.problem(problem)
+    if D is None or isinstance(D, (str, bytes)) or np.asarray(D).dtype.kind not in "fiu":
+        raise TypeError(f"D must be a positive number or array, got {D!r}")
     D = np.asarray(D, dtype=np.float64)
     if D.ndim == 1:
         D = D[:, None]
@@ -70,11 +75,18 @@ def stable_lr(problem: Problem, precond: Preconditioner, loss: Loss | None = Non
 
     Below it the loss decreases monotonically; 0 when ``grad K`` is not
     Lipschitz (no constant step is covered by the lemma).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a Problem, Preconditioner or Loss.
     """
-    loss = squared() if loss is None else loss
-    beta = loss.smoothness * problem.op_norm**2
+    problem = checks.problem(problem)
+    precond = checks.preconditioner(precond)
+    loss = checks.loss(loss)
     if not precond.smooth:
         return 0.0
+    beta = loss.smoothness * problem.op_norm**2  # no overflow: a Problem has 1e-150 <= ||X||_op <= 1e150
     return 2.0 / (precond.lipschitz * beta)
 
 
@@ -98,10 +110,13 @@ def bound_constant(problem: Problem, precond: Preconditioner, lr: float,
     ValueError
         If the loss is not strongly convex (the route needs ``mu > 0``) or
         ``lr`` is not positive.
+    TypeError
+        If an argument is of the wrong kind.
     """
-    loss = squared() if loss is None else loss
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    problem = checks.problem(problem)
+    precond = checks.preconditioner(precond)
+    loss = checks.loss(loss)
+    lr = checks.positive("lr", lr)
     mu = loss.strong_convexity
     if mu <= 0:
         raise ValueError(f"bound_constant needs a strongly convex loss; {loss.name} has mu = 0")
@@ -120,17 +135,56 @@ def bound_constant(problem: Problem, precond: Preconditioner, lr: float,
     return float(lr * LK * s**2 * bl * np.sqrt(bl / mu) * (1 + np.sqrt(1 - rho)) / rho)
 
 
-def relative_distance(W: np.ndarray, problem: Problem, W_ref: np.ndarray | None = None) -> np.ndarray | float:
-    """``||W - W_GD||_F / ||W0 - W_GD||_F``; ``W`` of shape ``(d, k)`` or ``(B, d, k)``."""
-    ref = gd_limit(problem) if W_ref is None else W_ref
-    num = np.linalg.norm(np.asarray(W) - ref, axis=(-2, -1))
-    out = num / np.linalg.norm(problem.W0 - ref)
+def _distance_args(W: np.ndarray, problem: Problem, W_ref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    problem = checks.problem(problem)
+    W = checks.weights("W", W, problem)
+    ref = gd_limit(problem) if W_ref is None else checks.weights("W_ref", W_ref, problem, stack=False)
+    return W, ref
+
+
+def _ratio(num: np.ndarray, den: float, what: str) -> np.ndarray | float:
+    if not den > 0:
+        raise ValueError(
+            f"{what} is zero: W0 already is the reference point (it interpolates), so the relative "
+            "distance is undefined; compare absolute distances ||W - W_ref||_F instead"
+        )
+    out = num / den
     return float(out) if np.ndim(out) == 0 else out
+
+
+def _norms(A: np.ndarray) -> np.ndarray:
+    """Frobenius norms over the last two axes; rescaled where the plain sum of squares overflows."""
+    out = np.linalg.norm(A, axis=(-2, -1))
+    return out if np.all(np.isfinite(out)) else checks.safe_norm(A)
+
+
+def _scale(problem: Problem, ref: np.ndarray) -> float:
+    """``||W0 - W_ref||_F``, or 0 when it is at rounding level (``W0`` is ``W_ref`` to rounding)."""
+    den = float(np.linalg.norm(problem.W0 - ref))
+    level = 64 * np.finfo(float).eps * max(float(checks.safe_norm(ref)), float(checks.safe_norm(problem.W0)))
+    return den if den > level else 0.0
+
+
+def relative_distance(W: np.ndarray, problem: Problem, W_ref: np.ndarray | None = None) -> np.ndarray | float:
+    """``||W - W_GD||_F / ||W0 - W_GD||_F``; ``W`` of shape ``(d, k)`` or ``(B, d, k)``.
+
+    ``W_ref`` (shape ``(d, k)``) replaces ``W_GD`` if given.
+
+    Raises
+    ------
+    ValueError
+        If ``W`` or ``W_ref`` does not have the shape of the problem's
+        weights (nothing is broadcast), or ``W0`` coincides with the
+        reference point to rounding level (the ratio is then undefined).
+    """
+    W, ref = _distance_args(W, problem, W_ref)
+    return _ratio(_norms(W - ref), _scale(problem, ref), "||W0 - W_ref||_F")
 
 
 def distance_ratio(W: np.ndarray, problem: Problem, W_ref: np.ndarray | None = None) -> np.ndarray | float:
-    """``||W - W0||_F / ||W_GD - W0||_F`` (at least 1 for any interpolator ``W``)."""
-    ref = gd_limit(problem) if W_ref is None else W_ref
-    num = np.linalg.norm(np.asarray(W) - problem.W0, axis=(-2, -1))
-    out = num / np.linalg.norm(ref - problem.W0)
-    return float(out) if np.ndim(out) == 0 else out
+    """``||W - W0||_F / ||W_GD - W0||_F`` (at least 1 for any interpolator ``W``).
+
+    Shapes and errors as in :func:`relative_distance`.
+    """
+    W, ref = _distance_args(W, problem, W_ref)
+    return _ratio(_norms(W - problem.W0), _scale(problem, ref), "||W_ref - W0||_F")

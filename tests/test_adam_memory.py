@@ -5,6 +5,13 @@ import pytest
 
 import dspgd
 from dspgd.adam_memory import AdamRule, Memoryless, MomentumRule, adam_solve, adam_sweep, run_stateful
+from dspgd.solver import Context
+
+
+def _started(rule, B, d, k):
+    """``rule`` set up for ``B`` runs on ``d x k`` weights (the runner's stacked layout ``d x (B k)``)."""
+    rule.start(Context(dspgd.gaussian_problem(n=2, d=d, k=k, seed=0), dspgd.squared()), B)
+    return rule
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +71,9 @@ def test_one_step_equals_torch(betas, t):
     G = rng.standard_normal((d, k)) * 10.0 ** rng.uniform(-6, 1, (d, k))
     m = rng.standard_normal((d, k)) * 0.1 if t > 1 else np.zeros((d, k))
     v = rng.uniform(0, 0.1, (d, k)) if t > 1 else np.zeros((d, k))
-    rule = AdamRule(betas, eps)
-    rule.start(1, d, k)
+    rule = _started(AdamRule(betas, eps), 1, d, k)
     rule.m[:], rule.v[:] = m, v
-    mine = W - lr * rule.direction(G[None], t)[0]
+    mine = W - lr * rule.direction(G, t)
     w = torch.tensor(W.copy(), requires_grad=True)
     opt = torch.optim.Adam([w], lr=lr, betas=betas, eps=eps)
     w.grad = torch.tensor(G.copy())
@@ -119,9 +125,8 @@ def test_betas_zero_is_dspgd_adam(prob):
 def test_rule_direction_betas_zero_bitwise():
     """With betas = (0, 0) the Adam direction is g / (|g| + eps) bit for bit, at every step."""
     rng = np.random.default_rng(0)
-    G = rng.standard_normal((3, 50, 2)) * 10.0 ** rng.uniform(-12, 6, (3, 50, 2))
-    rule = AdamRule((0.0, 0.0), 1e-3)
-    rule.start(3, 50, 2)
+    G = rng.standard_normal((50, 3 * 2)) * 10.0 ** rng.uniform(-12, 6, (50, 3 * 2))  # 3 runs, k = 2
+    rule = _started(AdamRule((0.0, 0.0), 1e-3), 3, 50, 2)
     for t in (1, 2, 7):
         assert np.array_equal(rule.direction(G, t), G / (np.abs(G) + 1e-3))
 
@@ -183,9 +188,15 @@ def test_sweep_members_match_single_runs(prob):
 
 
 @pytest.mark.parametrize("betas", [(1.0, 0.9), (0.9, 1.0), (-0.1, 0.9), (float("nan"), 0.9),
-                                   (0.9,), (0.9, 0.99, 0.5), "ab", 0.9])
+                                   (0.9,), (0.9, 0.99, 0.5), 0.9])
 def test_bad_betas(prob, betas):
     with pytest.raises(ValueError, match="beta"):
+        adam_solve(prob, 1e-3, betas=betas)
+
+
+@pytest.mark.parametrize("betas", ["ab", None, ("a", "b")])
+def test_betas_of_the_wrong_kind(prob, betas):
+    with pytest.raises(TypeError, match="betas must be a pair"):
         adam_solve(prob, 1e-3, betas=betas)
 
 

@@ -136,6 +136,9 @@ def test_flat_ball_stall_small():
     assert fl["grad_norm"] == pytest.approx(fl["radius"], rel=1e-12)  # it stopped on the sphere
     assert abs(fl["grad_excess"]) < 1e-12
     assert g["relative_residual"] < 1e-13 and g["distance_to_gd"] < 1e-12
+    # dspgd.solve stops the same run as "stalled" at its first zero step, long before its step cap
+    assert fl["solver_status"] == "stalled"
+    assert fl["solver_steps"] == fl["first_zero_step"] + 1 < fl["solver_max_steps"]
 
 
 def test_nonsmooth_preconditioners_are_dashed():

@@ -43,37 +43,41 @@ def _patch_factory(monkeypatch, module, name: str, wrap) -> None:
     monkeypatch.setattr(module, name, functools.wraps(real)(lambda *a, **kw: wrap(real, *a, **kw)))
 
 
-class _RuleBug:
-    """An Adam-like update rule (the ``UpdateRule`` protocol) with a bug in its second moment.
+class _RuleBug(adam_memory.AdamRule):
+    """Adam's update rule (:class:`dspgd.adam_memory.AdamRule`) with a bug in its second moment.
 
     ``mode="scalar"``: ``v`` averages ``g * g`` over all coordinates of a run (one number per
     run, as in AdaGrad-norm), so the step is a combination of past gradients.
     ``mode="amsgrad"``: ``v_hat`` never decreases (AMSGrad switched on by mistake).
+    The state lives in the runner's stacked layout ``d x (B k)``, as in the real rule.
     """
 
     def __init__(self, mode: str, betas=(0.9, 0.999), eps=1e-8) -> None:
-        self.mode, self.betas, self.eps = mode, np.asarray(betas, dtype=float), np.asarray(eps, dtype=float)
-        self.name = f"buggy Adam ({mode})"
+        super().__init__(betas, eps)
+        self.mode = mode
+        self.name = f"buggy {self.name} ({mode})"
 
-    def start(self, B, d, k):
-        b = np.broadcast_to(self.betas, (B, 2))
-        self.b1, self.b2 = b[:, 0, None, None], b[:, 1, None, None]
-        self.e = np.broadcast_to(self.eps, (B,))[:, None, None]
-        self.m, self.v, self.vmax = np.zeros((B, d, k)), np.zeros((B, d, k)), np.zeros((B, d, k))
+    def start(self, ctx, B):
+        super().start(ctx, B)
+        self.vmax = np.zeros_like(self.v)
 
-    def direction(self, G, t):
-        self.m = self.b1 * self.m + (1 - self.b1) * G
-        g2 = np.mean(G * G, axis=(1, 2), keepdims=True) if self.mode == "scalar" else G * G
-        self.v = self.b2 * self.v + (1 - self.b2) * g2
-        vhat = self.v / (1 - self.b2**t)
+    def direction(self, g, t):
+        self.m = self._b1 * self.m + self._c1 * g
+        if self.mode == "scalar":
+            k = self.ctx.k
+            per_run = (g * g).reshape(g.shape[0], -1, k).mean(axis=(0, 2))
+            g2 = np.repeat(per_run, k)[None, :]
+        else:
+            g2 = g * g
+        self.v = self._b2 * self.v + self._c2 * g2
+        vhat = self.v / (1 - self._b2**t)
         if self.mode == "amsgrad":
             self.vmax = np.maximum(self.vmax, vhat)
             vhat = self.vmax
-        return self.m / (1 - self.b1**t) / (np.sqrt(vhat) + self.e)
+        return self.m / (1 - self._b1**t) / (np.sqrt(vhat) + self._eps)
 
-    def keep(self, mask):
-        for a in ("m", "v", "vmax", "b1", "b2", "e"):
-            setattr(self, a, getattr(self, a)[mask])
+    def keep(self, keep):
+        self._drop(keep, "m", "v", "vmax")
 
 
 def _bound_constant_swapped(problem, precond, lr, loss=None):
@@ -297,8 +301,11 @@ def m_stochastic_mirror_ignores_potential(mp):
 
 def m_momentum_buffer_ones(mp):
     """The momentum buffer starts at ones instead of zeros."""
-    def start(self, B, d, k):
-        self.m = np.ones((B, d, k))
+    real = adam_memory.MomentumRule.start
+
+    def start(self, ctx, B):
+        real(self, ctx, B)
+        self.m = np.ones_like(self.m)
     mp.setattr(adam_memory.MomentumRule, "start", start)
 
 

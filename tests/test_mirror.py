@@ -194,7 +194,7 @@ def test_bad_inputs():
         mirror_descent(prob, pot, np.ones((2, 2)))
     with pytest.raises(ValueError, match="tol"):
         mirror_descent(prob, pot, 0.1, tol=-1)
-    with pytest.raises(ValueError, match="max_steps"):
+    with pytest.raises(TypeError, match="max_steps must be an integer"):
         mirror_descent(prob, pot, 0.1, max_steps=2.5)
     with pytest.raises(ValueError, match="patience"):
         mirror_descent(prob, pot, 0.1, patience=-1)

@@ -320,17 +320,25 @@ def test_learning_rates_must_be_a_scalar_or_a_nonempty_1d_array(small):
     ({"tol": np.nan}, "tol must be a finite number >= 0"),
     ({"tol": np.inf}, "tol must be a finite number >= 0"),
     ({"max_steps": -1}, "max_steps must be a non-negative integer"),
-    ({"max_steps": 2.5}, "max_steps must be a non-negative integer"),
-    ({"max_steps": np.inf}, "max_steps must be a non-negative integer"),
-    ({"max_steps": np.nan}, "max_steps must be a non-negative integer"),
-    ({"max_steps": None}, "max_steps must be a non-negative integer"),
-    ({"patience": 1.5}, "patience must be a non-negative integer"),
     ({"patience": -3}, "patience must be a non-negative integer"),
     ({"blowup": 1.0}, "blowup must be > 1"),
     ({"blowup": np.nan}, "blowup must be > 1"),
 ])
 def test_bad_stopping_parameters_are_rejected(small, kw, msg):
     with pytest.raises(ValueError, match=msg):
+        dspgd.solve(small, dspgd.gd(), 0.1, **kw)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"max_steps": 2.5}, "max_steps must be an integer"),
+    ({"max_steps": np.inf}, "max_steps must be an integer"),
+    ({"max_steps": np.nan}, "max_steps must be an integer"),
+    ({"max_steps": None}, "max_steps must be an integer"),
+    ({"patience": 1.5}, "patience must be an integer"),
+    ({"blowup": "big"}, "blowup must be a real number"),
+])
+def test_stopping_parameters_of_the_wrong_kind_are_rejected(small, kw, msg):
+    with pytest.raises(TypeError, match=msg):
         dspgd.solve(small, dspgd.gd(), 0.1, **kw)
 
 

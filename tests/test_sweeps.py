@@ -183,6 +183,17 @@ def test_loglog_slope_validates():
         loglog_slope(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     with pytest.raises(ValueError, match="same length"):
         loglog_slope(np.array([1.0, 2.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="finite"):
+        loglog_slope(np.array([1.0, 2.0]), np.array([1.0, np.inf]))
+
+
+def test_the_ledgers_slope_is_the_shared_one_and_nan_on_bad_values():
+    from dspgd import ledger
+
+    x, y = np.array([1.0, 10.0, 100.0]), np.array([3.0, 3e-1, 3e-2])
+    assert ledger._loglog_slope(x, y) == loglog_slope(x, y)
+    for bad in (np.array([1.0, 0.0, 1.0]), np.array([1.0, np.inf, 1.0]), np.array([1.0, np.nan, 1.0])):
+        assert np.isnan(ledger._loglog_slope(x, bad))  # a row built on it FAILs
 
 
 def test_richardson_limit_removes_the_first_order_term():

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import theory
 from ..bregman import Trajectory, trajectory
+from ..solver import solve
 from ..losses import Loss, huber, logcosh, squared
 from ..plotting import color_of, new_figure
 from ..preconditioners import (
@@ -591,7 +592,7 @@ def nonsmooth_hover(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0,
               "marked by a dotted line on.")
 def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, radius: float = 1.0,
                     fraction: float = 0.5, steps: int = 400, floor: float = 1e-14,
-                    width: float = 7.4, height: float = 3.3) -> Figure:
+                    solver_max_steps: int = 20_000, width: float = 7.4, height: float = 3.3) -> Figure:
     """DSPGD with the flat ball ``K(G) = max(0, ||G||_F - radius)^2 / 2`` next to gradient descent.
 
     Both run at ``fraction`` times the same bound ``2 / (L_K beta)`` (both
@@ -599,8 +600,8 @@ def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, rad
     relative residual; (b) the step length ``||W_{t+1} - W_t||_F``, which for
     the flat ball is ``lr (||G_t||_F - radius)`` while the gradient is
     outside the ball and exactly 0 once it is inside. The stall is measured
-    here, from the recorded steps and residuals, not read from a solver
-    status.
+    here, from the recorded steps and residuals; :func:`dspgd.solve` is run
+    on the same problem as well, to record how it reports the run.
 
     Returns
     -------
@@ -611,7 +612,10 @@ def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, rad
         (``||XW_T - Y|| / ||XW_0 - Y||``), ``distance_to_interpolators`` and
         ``distance_to_gd`` (both relative to ``||W_0 - W_GD||``),
         ``grad_norm`` (``||G(W_T)||_F``), ``radius`` and ``grad_excess``
-        (``grad_norm - radius``); ``data["gd"]``:
+        (``grad_norm - radius``), ``solver_status`` and ``solver_steps``
+        (the status and step count of :func:`dspgd.solve` with its default
+        ``tol`` and ``max_steps=solver_max_steps``), ``solver_max_steps``;
+        ``data["gd"]``:
         ``steps``, ``relative_residual``, ``distance_to_gd``; ``lr``.
     """
     prob = book_problem(n, d, k, seed)
@@ -646,6 +650,8 @@ def flat_ball_stall(*, n: int = 30, d: int = 150, k: int = 2, seed: int = 0, rad
                    distance_to_interpolators=float(tr.distance[-1, 0]) / unit,
                    grad_norm=float(np.linalg.norm(G)), radius=float(radius),
                    grad_excess=float(np.linalg.norm(G)) - float(radius))
+        res = solve(prob, p, lr, loss=loss, max_steps=solver_max_steps)
+        rec.update(solver_status=str(res.status), solver_steps=int(res.steps), solver_max_steps=solver_max_steps)
         data["flat"] = rec
         if T >= 0:
             for a in (a1, a2):

@@ -9,6 +9,7 @@ from ..plotting import color_of, new_figure
 from ..preconditioners import Preconditioner, adam, clip_value, diagonal
 from ..problem import Problem, gaussian_problem
 from ..solver import solve
+from ..sweeps import loglog_slope
 from ..theory import diagonal_limit, gd_limit, stable_lr
 from . import Figure, register
 
@@ -30,11 +31,6 @@ def small_step_weights(d: int, seed: int = 1, low: float = _D_LOW) -> np.ndarray
 def small_step_preconditioners(d: int, eps: float = 0.01, c: float = 0.2) -> list[Preconditioner]:
     """``adam(eps)``, ``clip_value(c)`` and the fixed diagonal of :func:`small_step_weights`."""
     return [adam(eps), clip_value(c), diagonal(small_step_weights(d))]
-
-
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of ``log y`` against ``log x``."""
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 @register("small-step", chapter=_CHAPTER,
@@ -97,7 +93,7 @@ def small_step(*, n: int = 20, d: int = 100, seed: int = 0, eps: float = 0.01, c
             ax.annotate("floor set by the stopping tolerance", xy=(fr[0], err[0]), xytext=(0, 8),
                         textcoords="offset points", fontsize=8.5, color=col)
         else:
-            slope = _slope(fr, err)
+            slope = loglog_slope(fr, err)
             entry["slope"] = slope
             # Richardson: W(eta) ~ W_flow + eta A, so (r W(eta1) - W(eta2)) / (r - 1) ~ W_flow + O(eta^2)
             r = lrs[1] / lrs[0]
