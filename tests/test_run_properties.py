@@ -1,7 +1,7 @@
 """Properties of the one iteration loop (``dspgd.solver.run``), on random problems.
 
 Hypothesis draws small problems, a method (DSPGD with any preconditioner, Adam with memory,
-mirror descent, mini-batch DSPGD), a set of learning rates (some far above the stable step, so
+mirror descent, mini-batch DSPGD and mini-batch mirror descent), a set of learning rates (some far above the stable step, so
 that runs diverge or overflow) and a stopping rule; derandomized, so every run of the suite
 checks the same examples.
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import dspgd
 from dspgd.adam_memory import adam_solve
-from dspgd.minibatch import minibatch_solve
+from dspgd.minibatch import minibatch_solve, stochastic_mirror_descent
 from dspgd.mirror import mirror_descent, pnorm, weighted_quadratic
 
 HYP = settings(derandomize=True, max_examples=25, deadline=None)
@@ -74,6 +74,8 @@ def _run(prob, method, precond, lr, stop):
         return mirror_descent(prob, weighted_quadratic(np.linspace(0.5, 2.0, prob.d)), lr, **stop)
     if method == "mirror_pnorm":
         return mirror_descent(prob, pnorm(3.0), lr, **stop)
+    if method == "stochastic_mirror":
+        return stochastic_mirror_descent(prob, pnorm(3.0), lr, batch_size=max(1, prob.n // 2), seed=3, **stop)
     return minibatch_solve(prob, precond, lr, batch_size=max(1, prob.n // 2), seed=3, **stop)
 
 
@@ -82,7 +84,7 @@ def _close(A, B):
     return float(np.max(np.abs(A - B))) <= 1e-9 * scale
 
 
-METHODS = ("dspgd", "dspgd", "adam_memory", "mirror_quadratic", "mirror_pnorm", "minibatch")
+METHODS = ("dspgd", "dspgd", "adam_memory", "mirror_quadratic", "mirror_pnorm", "minibatch", "stochastic_mirror")
 
 
 @HYP
