@@ -83,6 +83,13 @@ DOM_REPORT = """() => {
             .map(c => c.textContent.trim().slice(-120)),
         tracebacks: document.querySelectorAll('.output.traceback, .output.error, .cell_output .stderr').length,
         raw_glue: main.innerText.match(/\\{glue(:[a-z]+)?\\}/g),
+        // the search controls a reader sees, by the bar that holds them (one is right; newer
+        // releases of the theme add a second field in a bar across the top)
+        search_controls: Array.from(document.querySelectorAll('.search-button-field, button.search-button__button'))
+            .filter(e => { const r = e.getBoundingClientRect();
+                           return r.width > 0 && r.height > 0 && r.right > 0 && r.left < window.innerWidth &&
+                                  getComputedStyle(e).visibility !== 'hidden'; })
+            .map(e => (e.closest('header, .bd-header-article, .bd-sidebar-primary') || document.body).className.split(' ')[0]),
     };
 }"""
 
@@ -375,6 +382,7 @@ def test_page_in_browser(page: str, width: int, server: str, browser) -> None:
     assert not dom["unlinked_provenance"], f"captions without a link to their function: {dom['unlinked_provenance']}"
     assert not dom["raw_glue"], f"unrendered glue roles on the page: {dom['raw_glue']}"
     assert not dom["tracebacks"], "the page shows an error output of a code cell"
+    assert len(dom["search_controls"]) == 1, f"visible search controls (one expected): {dom['search_controls']}"
     assert not problems, "\n".join(problems)
     assert requests, "no request was recorded"
     bad = layout_problems(layout)
