@@ -83,6 +83,11 @@ DOM_REPORT = """() => {
             .map(c => c.textContent.trim().slice(-120)),
         tracebacks: document.querySelectorAll('.output.traceback, .output.error, .cell_output .stderr').length,
         raw_glue: main.innerText.match(/\\{glue(:[a-z]+)?\\}/g),
+        // inline formulas that scroll sideways but show no shaded edge (_static/math-scroll.js)
+        scroll_unmarked: Array.from(document.querySelectorAll('span.math'))
+            .filter(e => e.querySelector('mjx-math') && !e.classList.contains('more-right') &&
+                         e.querySelector('mjx-math').getBoundingClientRect().width > e.clientWidth + 1)
+            .map(e => ((e.querySelector('mjx-assistive-mml') || e).textContent.trim().slice(0, 60))),
         // the search controls a reader sees, by the bar that holds them (one is right; newer
         // releases of the theme add a second field in a bar across the top)
         search_controls: Array.from(document.querySelectorAll('.search-button-field, button.search-button__button'))
@@ -382,6 +387,7 @@ def test_page_in_browser(page: str, width: int, server: str, browser) -> None:
     assert not dom["unlinked_provenance"], f"captions without a link to their function: {dom['unlinked_provenance']}"
     assert not dom["raw_glue"], f"unrendered glue roles on the page: {dom['raw_glue']}"
     assert not dom["tracebacks"], "the page shows an error output of a code cell"
+    assert not dom["scroll_unmarked"], f"formulas that scroll with no cue: {dom['scroll_unmarked'][:5]}"
     assert len(dom["search_controls"]) == 1, f"visible search controls (one expected): {dom['search_controls']}"
     assert not problems, "\n".join(problems)
     assert requests, "no request was recorded"
