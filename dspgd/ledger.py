@@ -1257,7 +1257,7 @@ def check_network_isotropic_rate() -> float:
     _, dist = _network_endpoints()
     if dist is None:
         return np.inf
-    return abs(float(np.polyfit(np.log(_NET_FRACTIONS), np.log(dist[0]), 1)[0]) - 1.0)
+    return abs(_loglog_slope(_NET_FRACTIONS, dist[0]) - 1.0)
 
 
 @claim("B40", "book: observation",

@@ -9,6 +9,7 @@ from ..plotting import color_of, label_of, new_figure
 from ..preconditioners import adam
 from ..problem import Problem, gaussian_problem
 from ..solver import solve
+from ..sweeps import loglog_slope
 from ..theory import diagonal_limit, gd_limit, relative_distance, stable_lr
 from . import Figure, register
 
@@ -119,7 +120,7 @@ def mirror_vs_dspgd(*, n: int = 20, d: int = 200, k: int = 1, seed: int = 1,
     Q, _ = prob._qr
     V = res.W - prob.W0
     perpA = np.linalg.norm(V - Q @ (Q.T @ V), axis=(1, 2)) / np.linalg.norm(V, axis=(1, 2))
-    slope = np.polyfit(np.log(alrs[okA]), np.log(distA[okA]), 1)[0]
+    slope = loglog_slope(alrs[okA], distA[okA])
     data["adam"] = {
         "eps": adam_eps, "lrs": alrs.tolist(), "lr_ref": lr_ref, "ref_status": ref.status,
         "status": res.status.tolist(), "distance": [float(x) for x in distA],
